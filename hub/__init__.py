@@ -1,0 +1,5 @@
+"""The hub's Django project. The Celery app is loaded with Django so that shared_task binds to it."""
+
+from hub.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,177 @@
+"""The hub's settings: every knob is an environment variable with a default that works on one
+machine with a local PostgreSQL and Redis (see README, "Configuration")."""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from kombu import Queue
+
+from cdc_publisher.contract import DEAD_LETTER_QUEUE, cdc_queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state of a one-machine install (generated secret key, first admin password): never in git.
+STATE_DIR = Path(os.environ.get("HUB_STATE_DIR", BASE_DIR / ".hub"))
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def local_secret_key() -> str:
+    """A secret key generated once per machine and kept in STATE_DIR, so that a one-machine
+    install needs no configuration and no key is ever committed."""
+    path = STATE_DIR / "secret_key"
+    if not path.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or local_secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_results",
+    "django_celery_beat",
+    "notifications",
+    "rules",
+    "jira_bridge",
+    "oss_watch",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hub.urls"
+ASGI_APPLICATION = "hub.asgi.application"
+WSGI_APPLICATION = "hub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Default: the local `eventhub` database over the Unix socket, as the current OS user.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", "postgres:///eventhub"), conn_max_age=60, conn_health_checks=True
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("HUB_LOG_LEVEL", "INFO")},
+}
+
+# --- The hub ---------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+HUB_ENVIRONMENTS = env_list("HUB_ENVIRONMENTS", "dev,staging,prod")
+
+# Jira: with no JIRA_URL the hub runs in outbox mode (tickets stay in the hub's database).
+JIRA_URL = env_str("JIRA_URL")
+JIRA_USER = env_str("JIRA_USER")
+JIRA_API_TOKEN = env_str("JIRA_API_TOKEN")
+JIRA_TIMEOUT = env_float("JIRA_TIMEOUT", 10.0)  # seconds, per HTTP request
+JIRA_MAX_ATTEMPTS = env_int("JIRA_MAX_ATTEMPTS", 6)
+JIRA_BACKOFF_BASE = env_float("JIRA_BACKOFF_BASE", 2.0)  # seconds; doubled per attempt, jittered
+JIRA_BACKOFF_MAX = env_float("JIRA_BACKOFF_MAX", 300.0)
+
+# Names whose values never reach a ticket: matched case-insensitively inside column names.
+HUB_REDACT_NAMES = env_list("HUB_REDACT_NAMES", "password,passwd,secret,token,api_key,card,cvv,ssn,iban")
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No task waits in a countdown longer than this (JIRA_BACKOFF_MAX), so none is delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True  # a batch is acknowledged once processed, not when received
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+OSS_EVENTS_QUEUE = "oss:events"
+JIRA_CREATE_QUEUE = "jira:create"
+OSS_CHECK_QUEUE = "scheduler:oss-check"
+CELERY_TASK_QUEUES = [
+    *(Queue(cdc_queue(env)) for env in HUB_ENVIRONMENTS),
+    Queue(OSS_EVENTS_QUEUE),
+    Queue(JIRA_CREATE_QUEUE),
+    Queue(DEAD_LETTER_QUEUE),
+    Queue(OSS_CHECK_QUEUE),
+]
+# The CDC batch task is routed by its sender (the publisher names the environment's queue).
+CELERY_TASK_ROUTES = {
+    "jira_bridge.*": {"queue": JIRA_CREATE_QUEUE},
+    "oss_watch.check_*": {"queue": OSS_CHECK_QUEUE},
+    "oss_watch.*": {"queue": OSS_EVENTS_QUEUE},
+}
+CELERY_BEAT_SCHEDULE = {
+    "jira-requeue-stalled": {
+        "task": "jira_bridge.requeue_stalled",
+        "schedule": env_float("JIRA_REQUEUE_EVERY", 60.0),
+    },
+}

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import path
+
+from hub import views
+
+admin.site.site_header = "The hub"
+admin.site.site_title = "The hub"
+admin.site.index_title = "Events, rules and tickets"
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,193 @@
+from django.db import models
+from django.utils import timezone
+
+
+class Source(models.TextChoices):
+    CDC = "cdc", "database change"
+    OSS = "oss", "object store"
+    JIRA = "jira", "Jira"
+    RULES = "rules", "rules"
+    SYSTEM = "system", "system"
+
+
+class Event(models.Model):
+    """One change event as it reached the hub: the inbound half of the audit trail."""
+
+    class Outcome(models.TextChoices):
+        MATCHED = "matched", "matched a rule"
+        UNMATCHED = "unmatched", "no rule matched"
+        RECORDED = "recorded", "recorded only (DDL, bootstrap control)"
+
+    received_at = models.DateTimeField(default=timezone.now)
+    environment = models.CharField(max_length=32)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.CDC)
+    event_id = models.CharField(max_length=255, db_index=True, help_text="deterministic identity")
+    database = models.CharField(max_length=64, blank=True)
+    table = models.CharField(max_length=64, blank=True)
+    type = models.CharField(max_length=32)
+    occurred_at = models.DateTimeField(null=True, blank=True, help_text="when the source changed")
+    origin = models.CharField(max_length=255, blank=True, help_text="publisher and input line")
+    payload = models.JSONField(help_text="the event exactly as received")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["environment", "-received_at"]),
+            models.Index(fields=["outcome", "-received_at"]),
+            models.Index(fields=["database", "table", "-received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment} {self.type} {self.database}.{self.table} #{self.pk}"
+
+
+class ErrorLog(models.Model):
+    """Something that went wrong with an input or a step: what, where, and the raw input."""
+
+    class Kind(models.TextChoices):
+        BAD_INPUT = "bad_input", "bad input"
+        TEMPLATE = "template", "template error"
+        RULE_FILE = "rule_file", "rule file refused"
+        JIRA = "jira", "Jira error"
+        INTERNAL = "internal", "internal error"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    environment = models.CharField(max_length=32, blank=True)
+    where = models.CharField(max_length=255, blank=True, help_text="e.g. publisher and line number")
+    message = models.TextField()
+    raw = models.TextField(blank=True, help_text="the raw input, as received")
+    context = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["kind", "-created_at"]),
+            models.Index(fields=["environment", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:80]}"
+
+
+class JobFailure(models.Model):
+    """A job that failed for good, with its payload and every attempt, so it can be replayed."""
+
+    class State(models.TextChoices):
+        FAILED = "failed", "failed"
+        REPLAYED = "replayed", "replayed"
+        RESOLVED = "resolved", "resolved"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    task_name = models.CharField(max_length=128)
+    task_id = models.CharField(max_length=64, blank=True)
+    queue = models.CharField(max_length=64, blank=True)
+    environment = models.CharField(max_length=32, blank=True)
+    subject = models.CharField(max_length=128, blank=True, help_text="what failed, e.g. ticket_request:42")
+    payload = models.JSONField(default=dict)
+    attempts = models.JSONField(default=list, help_text="[{at, status, error}] per attempt")
+    last_error = models.TextField(blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.FAILED)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "-created_at"]),
+            models.Index(fields=["environment", "-created_at"]),
+            models.Index(fields=["subject"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.subject} ({self.state})"
+
+
+class AuditEntry(models.Model):
+    """What the hub (or a person) did: one row per action, with named action constants."""
+
+    EVENTS_RECEIVED = "events.received"
+    TICKET_REQUESTED = "ticket.requested"
+    TICKET_CREATED = "ticket.created"
+    TICKET_FAILED = "ticket.failed"
+    RULES_IMPORTED = "rules.imported"
+    ACTIONS = [
+        (EVENTS_RECEIVED, "events received"),
+        (TICKET_REQUESTED, "ticket requested"),
+        (TICKET_CREATED, "ticket created"),
+        (TICKET_FAILED, "ticket failed"),
+        (RULES_IMPORTED, "rules imported"),
+    ]
+
+    created_at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=32, choices=ACTIONS)
+    actor = models.CharField(max_length=150, default="system")
+    environment = models.CharField(max_length=32, blank=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    summary = models.TextField()
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit trail"
+        indexes = [
+            models.Index(fields=["action", "-created_at"]),
+            models.Index(fields=["environment", "-created_at"]),
+            models.Index(fields=["object_type", "object_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.summary[:80]}"
+
+
+class Notification(models.Model):
+    """A message for the people running the hub: a ticket created, a job that failed."""
+
+    class Level(models.TextChoices):
+        INFO = "info", "info"
+        WARNING = "warning", "warning"
+        ERROR = "error", "error"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    environment = models.CharField(max_length=32, blank=True)
+    title = models.CharField(max_length=255)
+    body = models.TextField(blank=True)
+    link = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["level", "-created_at"]),
+            models.Index(fields=["environment", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DailyStat(models.Model):
+    """Counters per day, environment, source and rule ('' for events no rule claimed)."""
+
+    day = models.DateField()
+    environment = models.CharField(max_length=32)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    rule = models.CharField(max_length=128, blank=True)
+    events = models.PositiveBigIntegerField(default=0)
+    matched = models.PositiveBigIntegerField(default=0)
+    tickets = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveBigIntegerField(default=0)
+    bad_input = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "environment", "source", "rule"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "environment", "source", "rule"], name="dailystat_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.environment} {self.source} {self.rule or '-'}"

@@ -1,0 +1,139 @@
+"""Writers for the hub's records. Every task and command records through these, so each kind of
+record is written one way, and in bulk where a batch produces many."""
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
+
+STAT_FIELDS = ("events", "matched", "tickets", "failures", "bad_input")
+StatKey = tuple[str, str, str]  # environment, source, rule ('' when no rule)
+
+
+def record_events(events: Iterable[Event]) -> list[Event]:
+    """Store received events in one statement; returns them with primary keys set."""
+    return Event.objects.bulk_create(list(events), batch_size=1000)
+
+
+def record_errors(errors: Iterable[ErrorLog]) -> list[ErrorLog]:
+    return ErrorLog.objects.bulk_create(list(errors), batch_size=1000)
+
+
+def record_error(
+    kind: str,
+    message: str,
+    *,
+    source: str,
+    environment: str = "",
+    where: str = "",
+    raw: str = "",
+    context: dict[str, Any] | None = None,
+) -> ErrorLog:
+    return ErrorLog.objects.create(
+        kind=kind,
+        message=message,
+        source=source,
+        environment=environment,
+        where=where[:255],
+        raw=raw,
+        context=context or {},
+    )
+
+
+def record_audit(
+    action: str,
+    summary: str,
+    *,
+    actor: str = "system",
+    environment: str = "",
+    obj: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> AuditEntry:
+    return AuditEntry.objects.create(**audit_fields(action, summary, actor, environment, obj, extra))
+
+
+def record_audits(entries: Iterable[AuditEntry]) -> list[AuditEntry]:
+    return AuditEntry.objects.bulk_create(list(entries), batch_size=1000)
+
+
+def audit_entry(
+    action: str,
+    summary: str,
+    *,
+    actor: str = "system",
+    environment: str = "",
+    obj: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An unsaved entry, for record_audits."""
+    return AuditEntry(**audit_fields(action, summary, actor, environment, obj, extra))
+
+
+def audit_fields(action, summary, actor, environment, obj, extra) -> dict[str, Any]:
+    return {
+        "action": action,
+        "summary": summary,
+        "actor": actor,
+        "environment": environment,
+        "object_type": obj._meta.label_lower if obj is not None else "",
+        "object_id": str(obj.pk) if obj is not None else "",
+        "extra": extra or {},
+    }
+
+
+def record_job_failure(
+    *,
+    task_name: str,
+    subject: str,
+    payload: dict[str, Any],
+    attempts: list[dict[str, Any]],
+    last_error: str,
+    task_id: str = "",
+    queue: str = "",
+    environment: str = "",
+) -> JobFailure:
+    return JobFailure.objects.create(
+        task_name=task_name,
+        task_id=task_id or "",
+        queue=queue,
+        environment=environment,
+        subject=subject,
+        payload=payload,
+        attempts=attempts,
+        last_error=last_error,
+    )
+
+
+def notify(
+    title: str, body: str = "", *, level: str = "info", environment: str = "", link: str = ""
+) -> Notification:
+    return Notification.objects.create(
+        title=title[:255], body=body, level=level, environment=environment, link=link
+    )
+
+
+def bump_daily_stats(counts: Mapping[StatKey, Mapping[str, int]], day: dt.date | None = None) -> None:
+    """Add ``counts`` to today's counters in one upsert, safe against concurrent workers."""
+    if not counts:
+        return
+    day = day or timezone.now().date()
+    rows = []
+    for (environment, source, rule), values in counts.items():
+        unknown = set(values) - set(STAT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown statistics {sorted(unknown)}")
+        rows.append([day, environment, source, rule, *(values.get(f, 0) for f in STAT_FIELDS)])
+    table = DailyStat._meta.db_table
+    columns = ", ".join(("day", "environment", "source", "rule", *STAT_FIELDS))
+    placeholders = ", ".join(["%s"] * (4 + len(STAT_FIELDS)))
+    increments = ", ".join(f"{f} = {table}.{f} + EXCLUDED.{f}" for f in STAT_FIELDS)
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT (day, environment, source, rule) DO UPDATE SET {increments}"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, sorted(rows))  # sorted: concurrent upserts lock rows in one order

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OssWatchConfig(AppConfig):
+    name = "oss_watch"
+    verbose_name = "OSS watch"

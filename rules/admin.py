@@ -1,0 +1,50 @@
+from django import forms
+from django.contrib import admin
+
+from rules.models import Rule
+from rules.rulefile import RuleError, validate_rule
+
+
+class RuleForm(forms.ModelForm):
+    class Meta:
+        model = Rule
+        fields = [
+            "name",
+            "enabled",
+            "source",
+            "environments",
+            "match",
+            "project",
+            "issue_type",
+            "summary",
+            "description",
+            "labels",
+            "priority",
+            "group_by",
+            "group_window",
+            "redact",
+        ]
+
+    def clean(self):
+        """The same validation as the rule file, so a rule saved here always exports and imports."""
+        cleaned = super().clean()
+        draft = Rule(**{k: v for k, v in cleaned.items() if k in {f.name for f in Rule._meta.fields}})
+        try:
+            validate_rule(draft.to_spec())
+        except RuleError as exc:
+            for problem in exc.problems:
+                self.add_error(None, problem)
+        return cleaned
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    form = RuleForm
+    list_display = ("name", "enabled", "source", "environments", "match", "project", "updated_at")
+    list_filter = ("enabled", "source", "project")
+    search_fields = ("name", "summary", "project")
+    fieldsets = (
+        (None, {"fields": ("name", "enabled", "source", "environments", "match")}),
+        ("Ticket", {"fields": ("project", "issue_type", "summary", "description", "labels", "priority")}),
+        ("Grouping and redaction", {"fields": ("group_by", "group_window", "redact")}),
+    )

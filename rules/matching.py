@@ -1,0 +1,231 @@
+"""Matching events against rules: rules compiled once into an index by environment, database,
+table and type, then conditions checked on the few candidates."""
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.template import Template
+
+from rules.models import Rule
+from rules.render import compile_template, one_line, redact_columns, render_text, sensitivity
+from rules.rulefile import parse_duration, validate_rule
+
+MISSING = object()
+Condition = tuple[tuple[str, ...], str, Any]
+
+
+@dataclass
+class CompiledRule:
+    id: int
+    name: str
+    environments: frozenset[str] | None
+    databases: frozenset[str] | None
+    tables: frozenset[str] | None
+    types: frozenset[str] | None
+    conditions: list[Condition]
+    project: str
+    issue_type: str
+    summary: Template
+    description: Template | None
+    labels: list[str]
+    priority: str
+    group_by: list[str]
+    group_window: int | None
+    is_sensitive: Callable[[str], bool] = field(repr=False)
+
+    def applies_to(self, env: str, database: str, table: str, kind: str) -> bool:
+        return all(
+            allowed is None or value in allowed
+            for allowed, value in (
+                (self.environments, env),
+                (self.databases, database),
+                (self.tables, table),
+                (self.types, kind),
+            )
+        )
+
+    def holds_for(self, event: dict[str, Any]) -> bool:
+        return all(condition_holds(op, arg, event, path) for path, op, arg in self.conditions)
+
+    def render(self, env: str, event: dict[str, Any], event_id: str) -> dict[str, Any]:
+        """The Jira fields for one event; raises TemplateFailure."""
+        context = {
+            "env": env,
+            "database": event.get("database", ""),
+            "table": event.get("table", ""),
+            "type": event.get("type", ""),
+            "ts": event.get("ts"),
+            "xid": event.get("xid"),
+            "data": redact_columns(event.get("data"), self.is_sensitive),
+            "old": redact_columns(event.get("old"), self.is_sensitive),
+            "event_id": event_id,
+            "rule": self.name,
+        }
+        fields: dict[str, Any] = {
+            "project": {"key": self.project},
+            "issuetype": {"name": self.issue_type},
+            "summary": one_line(render_text(self.summary, context)),
+        }
+        if self.description is not None:
+            fields["description"] = render_text(self.description, context)
+        if self.labels:
+            fields["labels"] = list(self.labels)
+        if self.priority:
+            fields["priority"] = {"name": self.priority}
+        return fields
+
+    def request_key(self, env: str, event: dict[str, Any], event_id: str) -> str:
+        """The ticket request an event belongs to: its own, or its group's in the current window."""
+        if not self.group_by:
+            identity = f"{self.name}|event|{event_id}"
+        else:
+            values = [group_value(name, env, event) for name in self.group_by]
+            window = ""
+            if self.group_window:
+                ts = event.get("ts")
+                window = str(int(ts) // self.group_window) if isinstance(ts, int | float) else ""
+            identity = f"{self.name}|group|{values!r}|{window}"
+        return hashlib.sha256(identity.encode()).hexdigest()[:40]
+
+
+def group_value(name: str, env: str, event: dict[str, Any]) -> Any:
+    if name == "env":
+        return env
+    if "." in name:
+        value = lookup(event, tuple(name.split(".")))
+        return None if value is MISSING else value
+    return event.get(name)
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    """Compile a saved rule; raises RuleError if it no longer validates."""
+    spec = validate_rule(rule.to_spec())
+    match, ticket = spec["match"], spec["ticket"]
+    conditions = []
+    for path, condition in match.get("where", {}).items():
+        parts = tuple(path.split("."))
+        for op, arg in condition.items():
+            conditions.append((parts, op, re.compile(str(arg)) if op == "matches" else arg))
+
+    def frozen(values: list[str] | None) -> frozenset[str] | None:
+        return frozenset(values) if values else None
+
+    return CompiledRule(
+        id=rule.pk,
+        name=spec["name"],
+        environments=frozen(spec.get("environments")),
+        databases=frozen(match.get("database")),
+        tables=frozen(match.get("table")),
+        types=frozen(match.get("type")),
+        conditions=conditions,
+        project=ticket["project"],
+        issue_type=ticket["issue_type"],
+        summary=compile_template(ticket["summary"]),
+        description=compile_template(ticket["description"]) if "description" in ticket else None,
+        labels=ticket.get("labels", []),
+        priority=ticket.get("priority", ""),
+        group_by=spec.get("group_by", []),
+        group_window=parse_duration(spec["group_window"]) if spec.get("group_window") else None,
+        is_sensitive=sensitivity(settings.HUB_REDACT_NAMES, spec.get("redact", [])),
+    )
+
+
+class RuleIndex:
+    """Enabled rules of one source, with the candidates for each (env, database, table, type)
+    worked out once and remembered."""
+
+    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+        self.rules = list(rules)
+        self._candidates: dict[tuple[str, str, str, str], list[CompiledRule]] = {}
+
+    def match(self, env: str, event: dict[str, Any]) -> list[CompiledRule]:
+        key = (env, event.get("database", ""), event.get("table", ""), event.get("type", ""))
+        candidates = self._candidates.get(key)
+        if candidates is None:
+            candidates = self._candidates[key] = [r for r in self.rules if r.applies_to(*key)]
+        return [rule for rule in candidates if rule.holds_for(event)]
+
+
+_cache: dict[str, tuple[Any, RuleIndex, list[tuple[Rule, Exception]]]] = {}
+
+
+def load_rule_index(source: str) -> tuple[RuleIndex, list[tuple[Rule, Exception]]]:
+    """The index of enabled rules for a source, rebuilt only when rules changed; also the rules
+    that failed to compile (each should be recorded, and is left out)."""
+    fingerprint = tuple(
+        Rule.objects.filter(source=source).aggregate(n=Count("id"), at=Max("updated_at")).values()
+    )
+    cached = _cache.get(source)
+    if cached and cached[0] == fingerprint:
+        return cached[1], cached[2]
+    compiled, broken = [], []
+    for rule in Rule.objects.filter(source=source, enabled=True):
+        try:
+            compiled.append(compile_rule(rule))
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
+            broken.append((rule, exc))
+    index = RuleIndex(compiled)
+    _cache[source] = (fingerprint, index, broken)
+    return index, broken
+
+
+def lookup(event: dict[str, Any], parts: tuple[str, ...]) -> Any:
+    value: Any = event
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def condition_holds(op: str, arg: Any, event: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """One condition of a rule's ``where``. A missing path fails every condition but
+    ``exists: false``; ``changed`` asks whether the column is in ``old``."""
+    if op == "changed":
+        old = event.get("old")
+        return (isinstance(old, dict) and path[1] in old) == arg
+    value = lookup(event, path)
+    if op == "exists":
+        return (value is not MISSING) == arg
+    if value is MISSING:
+        return False
+    if op == "equals":
+        return same(value, arg)
+    if op == "not_equals":
+        return not same(value, arg)
+    if op == "in":
+        return any(same(value, candidate) for candidate in arg)
+    if op == "matches":
+        return value is not None and arg.search(str(value)) is not None
+    number = to_number(value)
+    if number is None:
+        return False
+    return number > to_number(arg) if op == "gt" else number < to_number(arg)
+
+
+def same(value: Any, expected: Any) -> bool:
+    """Equality that lets 5 equal "5" and "5.0" equal 5.0 (Maxwell writes DECIMAL as numbers
+    or strings depending on settings), but never a list or mapping equal a string."""
+    if value == expected:
+        return True
+    scalar = (str, int, float, Decimal)
+    if isinstance(value, scalar) and isinstance(expected, scalar):
+        a, b = to_number(value), to_number(expected)
+        return (a is not None and a == b) or str(value) == str(expected)
+    return False
+
+
+def to_number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

@@ -1,0 +1,188 @@
+"""The transform: one batch from ``cdc:<env>`` in, events recorded, rules matched, tickets
+rendered and requested. Everything a batch writes is written in one transaction, in bulk."""
+
+import datetime as dt
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+
+from cdc_publisher.contract import PAYLOAD_VERSION
+from cdc_publisher.events import ROW_TYPES, InvalidEvent, event_identity, parse_event
+from jira_bridge.tickets import TicketDraft, request_tickets
+from notifications.models import AuditEntry, ErrorLog, Event, Source
+from notifications.records import (
+    audit_entry,
+    bump_daily_stats,
+    record_audits,
+    record_error,
+    record_errors,
+    record_events,
+)
+from rules.matching import load_rule_index
+from rules.render import TemplateFailure
+
+
+@dataclass
+class BatchResult:
+    events: int = 0
+    rejected: int = 0
+    matched: int = 0
+    new_requests: list[int] = field(default_factory=list)
+
+
+def process_cdc_batch(batch: Any) -> BatchResult:
+    """Record and transform one publisher batch (see cdc_publisher.contract.Batch).
+
+    A payload that is not a batch at all is recorded as bad input, whole, and nothing else
+    happens; a bad line inside a batch is recorded with its line number and the rest go on.
+    """
+    problem = batch_problem(batch)
+    if problem:
+        record_error(
+            ErrorLog.Kind.BAD_INPUT,
+            f"not a publisher batch: {problem}",
+            source=Source.CDC,
+            environment=batch.get("env", "") if isinstance(batch, dict) else "",
+            where="cdc batch",
+            raw=orjson.dumps(batch, default=repr).decode(),
+        )
+        return BatchResult()
+
+    env, origin = batch["env"], batch.get("origin", "")
+    errors = [bad_line(env, origin, lineno, raw, reason) for lineno, raw, reason in batch["rejects"]]
+    index, broken = load_rule_index(Source.CDC)
+    errors += [
+        ErrorLog(
+            kind=ErrorLog.Kind.RULE_FILE,
+            source=Source.RULES,
+            environment=env,
+            where=f"rule {rule.name}",
+            message=f"rule left out, it no longer validates: {exc}",
+        )
+        for rule, exc in broken
+    ]
+    events: list[Event] = []
+    drafts: dict[str, TicketDraft] = {}
+    counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
+    counts[(env, Source.CDC, "")]["bad_input"] += len(batch["rejects"])
+
+    for lineno, raw in batch["events"]:
+        try:
+            event = parse_event(raw)
+        except InvalidEvent as exc:
+            errors.append(bad_line(env, origin, lineno, raw, str(exc)))
+            counts[(env, Source.CDC, "")]["bad_input"] += 1
+            continue
+        event_id = event_identity(env, event, raw)
+        rules = index.match(env, event) if event["type"] in ROW_TYPES else []
+        record = Event(
+            environment=env,
+            source=Source.CDC,
+            event_id=event_id,
+            database=event["database"],
+            table=event.get("table") or "",
+            type=event["type"],
+            occurred_at=occurred_at(event),
+            origin=f"{origin} line {lineno}",
+            payload=event,
+            outcome=outcome(event, rules),
+        )
+        events.append(record)
+        counts[(env, Source.CDC, "")]["events"] += 1
+        for rule in rules:
+            counts[(env, Source.CDC, rule.name)]["matched"] += 1
+            try:
+                fields = rule.render(env, event, event_id)
+            except TemplateFailure as exc:
+                counts[(env, Source.CDC, rule.name)]["failures"] += 1
+                errors.append(
+                    ErrorLog(
+                        kind=ErrorLog.Kind.TEMPLATE,
+                        source=Source.RULES,
+                        environment=env,
+                        where=f"rule {rule.name}, {origin} line {lineno}"[:255],
+                        message=f"ticket template failed: {exc}",
+                        raw=raw,
+                    )
+                )
+                continue
+            key = rule.request_key(env, event, event_id)
+            draft = drafts.get(key)
+            if draft is None:
+                draft = drafts[key] = TicketDraft(key, rule.id, rule.name, env, Source.CDC, fields)
+            draft.events.append(record)
+
+    with transaction.atomic():
+        record_errors(errors)
+        record_events(events)
+        new_requests = request_tickets(list(drafts.values()))
+        record_audits(
+            [
+                audit_entry(
+                    AuditEntry.EVENTS_RECEIVED,
+                    f"{len(events)} events, {len(batch['rejects'])} rejected lines from {origin}",
+                    environment=env,
+                    extra={"events": len(events), "rejected": len(batch["rejects"]), "tickets": len(drafts)},
+                )
+            ]
+        )
+        bump_daily_stats(counts)
+    return BatchResult(
+        events=len(events),
+        rejected=sum(1 for e in errors if e.kind == ErrorLog.Kind.BAD_INPUT),
+        matched=sum(1 for e in events if e.outcome == Event.Outcome.MATCHED),
+        new_requests=new_requests,
+    )
+
+
+def batch_problem(batch: Any) -> str:
+    """Why a payload is not a batch this hub can process, or '' if it is one."""
+    if not isinstance(batch, dict):
+        return f"a {type(batch).__name__}, not a mapping"
+    if batch.get("v") != PAYLOAD_VERSION:
+        return f"payload version {batch.get('v')!r}, this hub reads {PAYLOAD_VERSION}"
+    if batch.get("env") not in settings.HUB_ENVIRONMENTS:
+        known = ", ".join(settings.HUB_ENVIRONMENTS)
+        return f"unknown environment {batch.get('env')!r} (HUB_ENVIRONMENTS: {known})"
+    for key, width in (("events", 2), ("rejects", 3)):
+        items = batch.get(key)
+        if not isinstance(items, list) or not all(
+            isinstance(i, list | tuple) and len(i) == width and isinstance(i[0], int) for i in items
+        ):
+            return f"{key!r} is not a list of {width}-item entries"
+    return ""
+
+
+def bad_line(env: str, origin: str, lineno: int, raw: str, reason: str) -> ErrorLog:
+    return ErrorLog(
+        kind=ErrorLog.Kind.BAD_INPUT,
+        source=Source.CDC,
+        environment=env,
+        where=f"{origin} line {lineno}"[:255],
+        message=f"line {lineno} is not a Maxwell event: {reason}",
+        raw=raw,
+        context={"line": lineno, "origin": origin},
+    )
+
+
+def outcome(event: dict[str, Any], rules: list) -> str:
+    if event["type"] not in ROW_TYPES:
+        return Event.Outcome.RECORDED
+    return Event.Outcome.MATCHED if rules else Event.Outcome.UNMATCHED
+
+
+def occurred_at(event: dict[str, Any]) -> dt.datetime | None:
+    """Maxwell's ``ts``: seconds for row events, milliseconds for DDL."""
+    ts = event.get("ts")
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        return None
+    if ts > 10**11:
+        ts = ts / 1000
+    try:
+        return dt.datetime.fromtimestamp(ts, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
