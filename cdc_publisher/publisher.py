@@ -52,14 +52,14 @@ class Publisher:
         source: str = "maxwell",
         origin: str = "",
         batch_size: int = DEFAULT_BATCH_SIZE,
-        errors: TextIO = sys.stderr,
+        errors: TextIO | None = None,
     ) -> None:
         self.env = env
         self.send = send
         self.source = source
         self.origin = origin or f"{socket.gethostname()}:stdin"
         self.batch_size = batch_size
-        self.errors = errors
+        self.errors = errors or sys.stderr
         self.stats = Stats()
         self._events: list[tuple[int, str]] = []
         self._rejects: list[tuple[int, str, str]] = []

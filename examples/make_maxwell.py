@@ -13,7 +13,15 @@ rng = random.Random(7)
 
 
 def row(kind, table, data, old=None, xid=0):
-    event = {"database": "shop", "table": table, "type": kind, "ts": 0, "xid": xid, "commit": True, "data": data}
+    event = {
+        "database": "shop",
+        "table": table,
+        "type": kind,
+        "ts": 0,
+        "xid": xid,
+        "commit": True,
+        "data": data,
+    }
     if old is not None:
         event["old"] = old
     return event
@@ -22,13 +30,22 @@ def row(kind, table, data, old=None, xid=0):
 events = []
 for i in range(1, 151):
     total = 1500 + i if i % 20 == 0 else 20 + i
-    events.append(row("insert", "orders", {"id": i, "status": "new", "total": total, "card_number": f"4111{i:012d}"}))
+    events.append(
+        row("insert", "orders", {"id": i, "status": "new", "total": total, "card_number": f"4111{i:012d}"})
+    )
 for i in range(1, 151):
     status = "refunded" if i % 10 == 0 else "shipped"
     data = {"id": i, "status": status, "total": 20 + i, "card_number": f"4111{i:012d}"}
     events.append(row("update", "orders", data, old={"status": "paid"}))
 for i in range(1, 61):
-    events.append(row("update", "customers", {"id": i, "email": f"c{i}@example.com", "password": "x"}, old={"password": "y"}))
+    events.append(
+        row(
+            "update",
+            "customers",
+            {"id": i, "email": f"c{i}@example.com", "password": "x"},
+            old={"password": "y"},
+        )
+    )
 for i in range(1, 4):
     events.append(row("delete", "customers", {"id": 1000 + i, "email": f"gone{i}@example.com"}))
 for i in range(1, 120):
@@ -59,7 +76,8 @@ for n, event in enumerate(events):
 broken = {
     17: '{"database":"shop","table":"orders","type":"insert","data":{"id":1',  # cut off
     101: '{"table":"orders","type":"insert","ts":1763700050,"data":{"id":5}}',  # no database
-    250: '{"database":"shop","table":"orders","type":"upsert","ts":1763700125,"data":{"id":6}}',  # unknown type
+    # an unknown type
+    250: '{"database":"shop","table":"orders","type":"upsert","ts":1763700125,"data":{"id":6}}',
     333: '{"database":"shop","type":"delete","ts":1763700166,"data":{"id":7}}',  # no table
     499: "maxwell: lost connection to MySQL, retrying",  # a log line in the stream
 }

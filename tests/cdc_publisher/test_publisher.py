@@ -1,0 +1,108 @@
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+
+from cdc_publisher.contract import BATCH_TASK
+from cdc_publisher.publisher import Publisher
+from tests.conftest import FIXTURES, ROOT, run_publisher, wait_for
+
+
+def broker_batches(broker, queue: str = "cdc:prod") -> list[dict]:
+    """The batches waiting on a queue, decoded from Celery's message envelope."""
+    batches = []
+    for raw in reversed(broker.lrange(queue, 0, -1)):
+        message = json.loads(raw)
+        assert message["headers"]["task"] == BATCH_TASK
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        batches.append(args[0])
+    return batches
+
+
+def test_it_batches_many_events_per_message(capsys):
+    # Given a publisher with a batch size of 4 and a sender that keeps what it is given
+    sent = []
+    publisher = Publisher("prod", sent.append, batch_size=4, origin="test")
+    lines = (FIXTURES / "maxwell" / "bootstrap.jsonl").read_bytes().splitlines() * 3
+
+    # When 12 lines are fed and the rest flushed
+    for n, line in enumerate(lines, start=1):
+        publisher.feed(n, line)
+    publisher.flush()
+
+    # Then 3 messages carry them, line numbers kept
+    assert [len(b["events"]) for b in sent] == [4, 4, 4]
+    assert [n for b in sent for n, _ in b["events"]] == list(range(1, 13))
+    assert publisher.stats.summary() == "read 12 lines: 12 events published in 3 batches, 0 rejected"
+
+
+def test_it_sends_broken_lines_as_rejects_and_reports_them(capsys):
+    sent = []
+    publisher = Publisher("prod", sent.append, origin="test")
+    for n, line in enumerate((FIXTURES / "maxwell" / "broken.jsonl").read_bytes().splitlines(), start=1):
+        publisher.feed(n, line)
+    publisher.flush()
+
+    (batch,) = sent
+    assert batch["events"] == []
+    assert [n for n, _raw, _reason in batch["rejects"]] == list(range(1, 10))
+    assert (
+        batch["rejects"][8][1] == '{"database":"shop","table":"t","type":"insert","data":{"name":"caf\\xe9"}}'
+    )
+    assert "line 6 rejected: unknown type 'upsert'" in capsys.readouterr().err
+
+
+def test_the_command_publishes_to_the_environment_queue_and_prints_a_summary(broker):
+    lines = (FIXTURES / "maxwell" / "update.jsonl").read_bytes() + b"not json\n"
+    result = run_publisher("staging", lines)
+
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stderr.decode().splitlines()[-1] == (
+        "cdc_publisher: read 3 lines: 2 events published in 1 batches, 1 rejected"
+    )
+    (batch,) = broker_batches(broker, "cdc:staging")
+    assert batch["env"] == "staging"
+    assert [n for n, _ in batch["events"]] == [1, 2]
+    assert batch["rejects"][0][0] == 3 and batch["rejects"][0][1] == "not json"
+
+
+def test_an_unknown_environment_refuses_to_start(broker):
+    result = run_publisher("qa", b"")
+    assert result.returncode == 2
+    assert "unknown environment 'qa'; expected one of dev, staging, prod" in result.stderr.decode()
+    assert broker.keys("cdc:*") == [], "nothing may be published for an unknown environment"
+
+
+def test_a_partial_batch_is_sent_while_input_stays_open(broker):
+    # Given a publisher whose input is still open (Maxwell keeps running)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdc_publisher", "--env", "prod", "--flush-interval", "0.2"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL},
+    )
+    try:
+        # When two lines arrive and nothing more
+        proc.stdin.write((FIXTURES / "maxwell" / "update.jsonl").read_bytes())
+        proc.stdin.flush()
+
+        # Then they are published without waiting for a full batch or the end of input
+        batches = wait_for(lambda: broker_batches(broker), timeout=30, message="idle flush")
+        assert [n for n, _ in batches[0]["events"]] == [1, 2]
+
+        # and SIGTERM ends it cleanly, with its summary
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert (
+            err.decode()
+            .splitlines()[-1]
+            .endswith("read 2 lines: 2 events published in 1 batches, 0 rejected")
+        )
+    finally:
+        proc.kill()

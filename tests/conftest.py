@@ -1,0 +1,114 @@
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from tests.fakes.jira import FakeJira
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture
+def broker() -> redis.Redis:
+    """The tests' Redis database, emptied before the test."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def fake_jira():
+    with FakeJira() as jira:
+        yield jira
+
+
+def wait_for(condition, timeout: float = 60.0, interval: float = 0.1, message: str = ""):
+    """Poll until ``condition()`` is truthy and return its value; fail the test after ``timeout``.
+    A bound on waiting for real processes, not a speed assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting after {timeout}s: {message or condition}")
+        time.sleep(interval)
+
+
+def procfile_command(name: str) -> list[str]:
+    """The command the Procfile runs for a process, so the tests start what operators start."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return shlex.split(line.split(":", 1)[1])
+    raise LookupError(f"no {name} in Procfile")
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """Environment for a hub process started by a test: the test database and test settings."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=f"postgres://{db['USER'] or ''}@{db['HOST'] or ''}:{db['PORT'] or ''}/{db['NAME']}",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def start_worker(tmp_path, broker):
+    """Start the Procfile's worker (with test settings); stopped when the test ends."""
+    started = []
+
+    def start(**env: str) -> subprocess.Popen:
+        log = tmp_path / f"worker{len(started)}.log"
+        command = [sys.executable, "-m", *procfile_command("worker")]  # "celery -A hub worker ..."
+        command += ["--without-gossip", "--without-mingle", "--hostname", f"test{len(started)}@%h"]
+        proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=process_env(**env),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        proc.log = log
+        started.append(proc)
+        wait_for(
+            lambda: "ready." in log.read_text() or proc.poll() is not None,
+            timeout=60,
+            message="worker start",
+        )
+        assert proc.poll() is None, f"worker exited at start:\n{log.read_text()}"
+        return proc
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_publisher(env_name: str, stdin: bytes, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m cdc_publisher`` as operators do, against the tests' broker."""
+    return subprocess.run(
+        [sys.executable, "-m", "cdc_publisher", "--env", env_name, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, **env},
+        timeout=120,
+    )

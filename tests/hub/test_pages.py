@@ -1,0 +1,78 @@
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from hub.celery import app
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_is_public(client):
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("url", ["/", "/admin/", "/admin/rules/rule/", "/admin/notifications/errorlog/"])
+def test_every_other_page_needs_a_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+
+
+def test_every_admin_list_and_add_page_renders(admin_client):
+    for model, model_admin in admin.site._registry.items():
+        info = f"{model._meta.app_label}_{model._meta.model_name}"
+        changelist = admin_client.get(reverse(f"admin:{info}_changelist"))
+        assert changelist.status_code == 200, info
+        add = admin_client.get(reverse(f"admin:{info}_add"))
+        assert add.status_code == (200 if model_admin.has_add_permission(add.wsgi_request) else 403), info
+
+
+def test_records_are_read_only_in_the_admin(admin_client):
+    assert admin_client.get("/admin/notifications/errorlog/add/").status_code == 403
+    assert admin_client.get("/admin/jira_bridge/ticketrequest/add/").status_code == 403
+
+
+def test_a_rule_saved_in_the_admin_is_validated_like_the_rule_file(admin_client):
+    form = {
+        "name": "r1",
+        "enabled": "on",
+        "source": "cdc",
+        "environments": '["qa"]',
+        "match": '{"table": "orders", "where": {"data.status": {"eq": 1}}}',
+        "project": "OPS",
+        "issue_type": "Task",
+        "summary": "{% if %}",
+        "description": "",
+        "labels": "[]",
+        "priority": "",
+        "group_by": "[]",
+        "group_window": "",
+        "redact": "[]",
+    }
+    response = admin_client.post("/admin/rules/rule/add/", form)
+    assert response.status_code == 200, "the form is shown again with errors"
+    text = response.content.decode()
+    for problem in (
+        "environments: unknown environment",
+        "match.where.data.status.eq: unknown condition",
+        "ticket.summary: template does not compile",
+    ):
+        assert problem in text, problem
+
+    good = {**form, "environments": '["prod"]', "match": '{"table": "orders"}', "summary": "x {{ data.id }}"}
+    assert admin_client.post("/admin/rules/rule/add/", good).status_code == 302
+
+
+def test_the_seven_queues_are_declared_and_routed():
+    assert sorted(q.name for q in app.conf.task_queues) == sorted(
+        [
+            "cdc:dev",
+            "cdc:staging",
+            "cdc:prod",
+            "oss:events",
+            "jira:create",
+            "jira:retry",
+            "scheduler:oss-check",
+        ]
+    )
+    assert app.amqp.router.route({}, "jira_bridge.create_ticket")["queue"].name == "jira:create"

@@ -1,0 +1,117 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from notifications.models import AuditEntry
+from rules.importing import import_rules
+from rules.models import Rule
+from rules.rulefile import RuleError, load_rule_file
+from tests.conftest import EXAMPLES
+
+GOOD = """
+rules:
+  - name: prod-refunds
+    environments: [prod]
+    match:
+      database: shop
+      table: orders
+      type: [update]
+      where:
+        data.status: {equals: refunded}
+        old.status: {exists: true}
+    ticket:
+      project: OPS
+      summary: "Order {{ data.id }} refunded in {{ env }}"
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(RuleError) as caught:
+        load_rule_file(text)
+    return caught.value.problems
+
+
+def test_it_reads_a_rule_into_its_canonical_form():
+    (spec,) = load_rule_file(GOOD)
+    assert spec["source"] == "cdc", "source defaults to cdc"
+    assert spec["match"]["table"] == ["orders"], "a single name becomes a list"
+    assert spec["ticket"]["issue_type"] == "Task", "issue type defaults to Task"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("    ticket:", "    colour: red\n    ticket:"), "rule 'prod-refunds': colour: unknown key"),
+        (
+            ("equals: refunded", "eq: refunded"),
+            "rule 'prod-refunds': match.where.data.status.eq: unknown condition",
+        ),
+        (
+            ("{exists: true}", "{matches: '(unclosed'}"),
+            "rule 'prod-refunds': match.where.old.status.matches: bad regular",
+        ),
+        (("{{ env }}", "{% if %}"), "rule 'prod-refunds': ticket.summary: template does not compile"),
+        (("[update]", "[upsert]"), "rule 'prod-refunds': match.type: unknown type 'upsert'"),
+        (("[prod]", "[qa]"), "rule 'prod-refunds': environments: unknown environment 'qa'"),
+        (("project: OPS", "projekt: OPS"), "rule 'prod-refunds': ticket.project: required"),
+        (
+            ("data.status:", "status:"),
+            "rule 'prod-refunds': match.where.status: a path must start with data.",
+        ),
+        (
+            ("      table: orders", "      table: orders\n      bucket: b"),
+            "rule 'prod-refunds': match.bucket: unknown key",
+        ),
+    ],
+)
+def test_it_refuses_a_bad_rule_naming_the_rule_and_the_key_path(change, problem):
+    old, new = change
+    assert old in GOOD
+    problems = problems_of(GOOD.replace(old, new))
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_it_refuses_two_rules_with_one_name():
+    text = GOOD + GOOD.split("rules:\n", 1)[1]
+    assert problems_of(text) == ["rule 'prod-refunds': name: used by an earlier rule in this file"]
+
+
+@pytest.mark.django_db
+def test_an_invalid_file_imports_nothing(tmp_path):
+    # Given a file whose first rule is fine and whose second is not
+    bad = GOOD + GOOD.split("rules:\n", 1)[1].replace("prod-refunds", "second").replace(
+        "{{ env }}", "{% endif %}"
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(bad)
+
+    # When it is imported, then it is refused with the rule and key path, and nothing is saved
+    with pytest.raises(CommandError) as caught:
+        call_command("import_rules", str(path))
+    assert "rule 'second': ticket.summary: template does not compile" in str(caught.value)
+    assert Rule.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_export_then_import_round_trips_every_rule(capsys):
+    # Given the example rules imported
+    first = import_rules((EXAMPLES / "rules.yaml").read_text())
+    assert len(first.created) == 4
+
+    # When they are exported and the export imported again
+    call_command("export_rules")
+    exported = capsys.readouterr().out
+    again = import_rules(exported)
+
+    # Then nothing changes, and the export is a valid rule file of the same rules
+    assert again.unchanged == sorted(first.created), again
+    assert [s["name"] for s in load_rule_file(exported)] == sorted(first.created)
+    assert AuditEntry.objects.filter(action=AuditEntry.RULES_IMPORTED).count() == 2
+
+
+@pytest.mark.django_db
+def test_import_updates_by_name_and_prunes_on_request():
+    import_rules((EXAMPLES / "rules.yaml").read_text())
+    result = import_rules(GOOD.replace("OPS", "FIN"), prune=True)
+    assert (result.updated, result.created) == (["prod-refunds"], [])
+    assert sorted(result.deleted) == ["customer-deleted", "inventory-churn", "large-orders"]
+    assert list(Rule.objects.values_list("name", "project")) == [("prod-refunds", "FIN")]

@@ -1,0 +1,112 @@
+import json
+
+import pytest
+
+from jira_bridge.models import TicketRequest
+from notifications.models import AuditEntry, ErrorLog, Event
+from rules.importing import import_rules
+from rules.models import Rule
+from rules.transform import process_cdc_batch
+from tests.conftest import EXAMPLES, FIXTURES
+
+pytestmark = pytest.mark.django_db
+
+
+def batch(lines: list[str], rejects=(), env: str = "prod") -> dict:
+    return {
+        "v": 1,
+        "env": env,
+        "source": "maxwell",
+        "origin": "db1:stdin",
+        "events": [[n, line] for n, line in enumerate(lines, start=1)],
+        "rejects": [list(r) for r in rejects],
+    }
+
+
+def refund(order_id: int, xid: int) -> str:
+    return json.dumps(
+        {
+            "database": "shop",
+            "table": "orders",
+            "type": "update",
+            "ts": 1763700000,
+            "xid": xid,
+            "data": {"id": order_id, "status": "refunded"},
+            "old": {"status": "paid"},
+        }
+    )
+
+
+@pytest.fixture
+def example_rules():
+    import_rules((EXAMPLES / "rules.yaml").read_text())
+
+
+def test_it_records_events_and_requests_a_ticket_per_match(example_rules):
+    lines = [refund(1, 10), refund(2, 11), *(FIXTURES / "maxwell" / "ddl.jsonl").read_text().splitlines()]
+    result = process_cdc_batch(batch(lines, rejects=[(9, "garbage", "not JSON")]))
+
+    assert (result.events, result.rejected, result.matched) == (4, 1, 2)
+    assert sorted(TicketRequest.objects.values_list("fields__summary", flat=True)) == [
+        "Order 1 refunded in prod",
+        "Order 2 refunded in prod",
+    ]
+    assert sorted(result.new_requests) == sorted(TicketRequest.objects.values_list("id", flat=True))
+    assert list(Event.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "matched",
+        "matched",
+        "recorded",
+        "recorded",
+    ]
+    error = ErrorLog.objects.get()
+    assert (error.where, error.raw, error.context["line"]) == ("db1:stdin line 9", "garbage", 9)
+    assert AuditEntry.objects.filter(action=AuditEntry.TICKET_REQUESTED).count() == 2
+
+
+def test_a_redelivered_batch_asks_for_no_second_ticket(example_rules):
+    payload = batch([refund(1, 10)])
+    first = process_cdc_batch(payload)
+    again = process_cdc_batch(payload)
+
+    assert len(first.new_requests) == 1
+    assert again.new_requests == [], "the same event must not ask for a ticket twice"
+    assert TicketRequest.objects.get().events.count() == 2, "both deliveries are recorded against it"
+
+
+def test_a_template_that_fails_is_recorded_and_the_other_rules_go_on(example_rules):
+    # Given a second rule for the same events whose template fails at render time
+    broken = Rule.objects.get(name="prod-refunds")
+    broken.pk, broken.name = None, "broken-refunds"
+    broken.summary = "{{ data.id|divisibleby:0 }}"
+    broken.save()
+
+    result = process_cdc_batch(batch([refund(1, 10)]))
+
+    assert len(result.new_requests) == 1, "the healthy rule still asks for its ticket"
+    error = ErrorLog.objects.get(kind=ErrorLog.Kind.TEMPLATE)
+    assert error.where.startswith("rule broken-refunds, db1:stdin line 1")
+    assert "ZeroDivisionError" in error.message
+
+
+def test_a_line_the_hub_cannot_parse_is_bad_input_not_a_crash(example_rules):
+    process_cdc_batch(batch([refund(1, 10), '{"database":"shop"}']))
+    error = ErrorLog.objects.get()
+    assert error.message == "line 2 is not a Maxwell event: missing 'type'"
+    assert Event.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ("just text", "a str, not a mapping"),
+        ({"v": 2, "env": "prod", "events": [], "rejects": []}, "payload version 2"),
+        ({"v": 1, "env": "qa", "events": [], "rejects": []}, "unknown environment 'qa'"),
+        ({"v": 1, "env": "prod", "events": [["1", "x"]], "rejects": []}, "'events' is not a list"),
+    ],
+)
+def test_a_payload_that_is_not_a_batch_is_recorded_whole(payload, reason):
+    result = process_cdc_batch(payload)
+    error = ErrorLog.objects.get()
+    assert result.events == 0
+    assert error.kind == ErrorLog.Kind.BAD_INPUT and reason in error.message, error.message
+    assert error.raw, "the raw payload is kept"

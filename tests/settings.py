@@ -1,0 +1,17 @@
+"""Settings for the test suite: the hub's own, on a Redis database of its own (15) and with no
+real Jira unless a test starts the fake one."""
+
+import os
+
+from hub.settings import *  # noqa: F403
+
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CELERY_BROKER_URL = REDIS_URL
+JIRA_URL = os.environ.get("HUB_TEST_JIRA_URL", "")
+JIRA_USER = "hub-bot"
+JIRA_API_TOKEN = "test-token"
+JIRA_TIMEOUT = 5.0
+JIRA_BACKOFF_BASE = 0.05
+JIRA_BACKOFF_MAX = 0.5
+HUB_ENVIRONMENTS = ["dev", "staging", "prod"]
+STATIC_ROOT = None  # tests serve no static files; whitenoise needs no collected directory
