@@ -72,8 +72,9 @@ def event_identity(env: str, event: dict[str, Any], raw: bytes | str) -> str:
 
 
 def raw_text(raw: bytes) -> str:
-    """Text to keep for a rejected line: undecodable bytes shown as escapes, long lines cut."""
-    text = raw[:MAX_RAW_KEPT].decode("utf-8", errors="backslashreplace")
+    """Text to keep for a rejected line: undecodable bytes and NUL (which PostgreSQL text cannot
+    hold) shown as escapes, long lines cut."""
+    text = raw[:MAX_RAW_KEPT].decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
     if len(raw) > MAX_RAW_KEPT:
         text += f"... [{len(raw) - MAX_RAW_KEPT} more bytes not kept]"
     return text

@@ -77,6 +77,8 @@ def process_cdc_batch(batch: Any) -> BatchResult:
             errors.append(bad_line(env, origin, lineno, raw, str(exc)))
             counts[(env, Source.CDC, "")]["bad_input"] += 1
             continue
+        if "\\u0000" in raw:
+            event = without_nul(event)
         event_id = event_identity(env, event, raw)
         rules = index.match(env, event) if event["type"] in ROW_TYPES else []
         record = Event(
@@ -148,12 +150,16 @@ def batch_problem(batch: Any) -> str:
     if batch.get("env") not in settings.HUB_ENVIRONMENTS:
         known = ", ".join(settings.HUB_ENVIRONMENTS)
         return f"unknown environment {batch.get('env')!r} (HUB_ENVIRONMENTS: {known})"
-    for key, width in (("events", 2), ("rejects", 3)):
+    for key, shape in (("events", (int, str)), ("rejects", (int, str, str))):
         items = batch.get(key)
         if not isinstance(items, list) or not all(
-            isinstance(i, list | tuple) and len(i) == width and isinstance(i[0], int) for i in items
+            isinstance(i, list | tuple)
+            and len(i) == len(shape)
+            and all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(i, shape, strict=True))
+            for i in items
         ):
-            return f"{key!r} is not a list of {width}-item entries"
+            names = "[line, text]" if key == "events" else "[line, text, reason]"
+            return f"{key!r} is not a list of {names} entries"
     return ""
 
 
@@ -164,9 +170,21 @@ def bad_line(env: str, origin: str, lineno: int, raw: str, reason: str) -> Error
         environment=env,
         where=f"{origin} line {lineno}"[:255],
         message=f"line {lineno} is not a Maxwell event: {reason}",
-        raw=raw,
+        raw=str(raw).replace("\x00", "\\x00"),
         context={"line": lineno, "origin": origin},
     )
+
+
+def without_nul(value: Any) -> Any:
+    """PostgreSQL cannot store U+0000 in text or jsonb: it becomes U+FFFD (the replacement
+    character) everywhere in the event, for the record and the ticket alike."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def outcome(event: dict[str, Any], rules: list) -> str:

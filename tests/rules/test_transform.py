@@ -110,3 +110,35 @@ def test_a_payload_that_is_not_a_batch_is_recorded_whole(payload, reason):
     assert result.events == 0
     assert error.kind == ErrorLog.Kind.BAD_INPUT and reason in error.message, error.message
     assert error.raw, "the raw payload is kept"
+
+
+def test_nul_characters_which_postgresql_cannot_store_do_not_lose_the_event(example_rules):
+    # Given a refund whose data holds U+0000, and a broken line holding a NUL byte
+    line = refund(1, 10).replace('"refunded"}', '"refunded", "note": "a\\u0000b"}')
+    process_cdc_batch(batch([line], rejects=[(2, "x\x00y", "not JSON")]))
+
+    # Then the event, its ticket and the bad line are all stored
+    assert Event.objects.get().payload["data"]["note"] == "a\ufffdb"
+    assert TicketRequest.objects.count() == 1
+    assert ErrorLog.objects.get().raw == "x\\x00y"
+
+
+def test_a_batch_that_fails_unexpectedly_is_kept_whole_as_a_job_failure(example_rules):
+    # Given a hub whose events table is missing (a half-applied deploy)
+    from django.db import connection
+
+    from notifications.models import JobFailure
+    from rules.tasks import process_cdc_batch_task
+
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE notifications_event RENAME TO notifications_event_away")
+    payload = batch([refund(1, 10)])
+
+    # When a batch is processed by the task
+    result = process_cdc_batch_task.apply(args=[payload])
+
+    # Then the task fails, and the batch is kept, whole, for replay
+    assert result.failed()
+    failure = JobFailure.objects.get()
+    assert failure.payload == {"batch": payload}
+    assert "notifications_event" in failure.last_error
