@@ -50,6 +50,11 @@ def local_secret_key() -> str:
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or local_secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Behind a TLS-terminating proxy: DJANGO_CSRF_TRUSTED_ORIGINS=https://hub.example.com and
+# DJANGO_BEHIND_HTTPS_PROXY=true (the proxy must set X-Forwarded-Proto).
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+if env_bool("DJANGO_BEHIND_HTTPS_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -92,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hub.context_processors.links",
             ],
         },
     },
@@ -124,6 +130,8 @@ LOGGING = {
 # --- The hub ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 HUB_ENVIRONMENTS = env_list("HUB_ENVIRONMENTS", "dev,staging,prod")
+
+FLOWER_URL = env_str("FLOWER_URL", "http://127.0.0.1:5555/")  # linked from the admin
 
 # Jira: with no JIRA_URL the hub runs in outbox mode (tickets stay in the hub's database).
 JIRA_URL = env_str("JIRA_URL")

@@ -76,3 +76,8 @@ def test_the_seven_queues_are_declared_and_routed():
         ]
     )
     assert app.amqp.router.route({}, "jira_bridge.create_ticket")["queue"].name == "jira:create"
+
+
+def test_the_admin_links_flower(admin_client, settings):
+    settings.FLOWER_URL = "http://flower.internal:5555/"
+    assert '<a href="http://flower.internal:5555/">Flower</a>' in admin_client.get("/admin/").content.decode()

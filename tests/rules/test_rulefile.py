@@ -115,3 +115,13 @@ def test_import_updates_by_name_and_prunes_on_request():
     assert (result.updated, result.created) == (["prod-refunds"], [])
     assert sorted(result.deleted) == ["customer-deleted", "inventory-churn", "large-orders"]
     assert list(Rule.objects.values_list("name", "project")) == [("prod-refunds", "FIN")]
+
+
+@pytest.mark.django_db
+def test_import_rules_reads_standard_input_given_a_dash(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(GOOD))
+    call_command("import_rules", "-")
+    assert capsys.readouterr().out.strip() == "1 created, 0 updated, 0 unchanged, 0 deleted"
+    assert Rule.objects.get().name == "prod-refunds"

@@ -1,3 +1,6 @@
+import sys
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from rules.importing import import_rules
@@ -15,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: str, prune: bool, **options):
         try:
-            text = self.stdin.read() if file == "-" else open(file, encoding="utf-8").read()
+            text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc}") from None
         try:
