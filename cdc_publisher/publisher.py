@@ -105,9 +105,24 @@ def celery_sender(broker_url: str, env: str) -> Sender:
     queue = cdc_queue(env)
 
     def send(batch: Batch) -> None:
-        app.send_task(BATCH_TASK, args=[batch], queue=queue, retry=True, retry_policy=SEND_RETRY_POLICY)
+        app.send_task(
+            BATCH_TASK,
+            args=[batch],
+            argsrepr=describe(batch),  # what results and Flower show instead of the whole batch
+            queue=queue,
+            retry=True,
+            retry_policy=SEND_RETRY_POLICY,
+        )
 
     return send
+
+
+def describe(batch: Batch) -> str:
+    lines = [n for n, *_ in batch["events"]] + [n for n, *_ in batch["rejects"]]
+    return (
+        f"[{batch['env']} batch from {batch['origin']}: lines {min(lines)}-{max(lines)}, "
+        f"{len(batch['events'])} events, {len(batch['rejects'])} rejected]"
+    )
 
 
 def read_lines(stream: BinaryIO, idle: Callable[[], None], idle_after: float) -> Iterator[bytes]:

@@ -87,6 +87,15 @@ def test_outbox_mode_keeps_the_tickets_in_the_hub(broker, start_worker):
         outbox = OutboxTicket.objects.get(pk=int(request.jira_key.removeprefix("OUTBOX-")))
         assert outbox.fields == request.fields, f"{request.jira_key} differs from what was asked"
 
+    # and the task results are kept in PostgreSQL, the batch described rather than copied
+    from django_celery_results.models import TaskResult
+
+    results = TaskResult.objects.filter(status="SUCCESS")
+    wait_for(lambda: results.count() >= len(EXPECTED) + 1, message="task results stored")
+    assert results.filter(task_name="jira_bridge.create_ticket").count() == len(EXPECTED)
+    batch = results.get(task_name="cdc.process_batch")
+    assert "lines 1-500, 495 events, 5 rejected" in batch.task_args, batch.task_args
+
 
 def test_a_worker_retries_transient_jira_errors_until_the_ticket_exists_once(broker, fake_jira, start_worker):
     # Given Jira failing the next two calls with 503

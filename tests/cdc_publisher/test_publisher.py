@@ -106,3 +106,38 @@ def test_a_partial_batch_is_sent_while_input_stays_open(broker):
         )
     finally:
         proc.kill()
+
+
+WITHOUT_THE_HUB = """
+import runpy, sys
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"django", "psycopg", "hub", "notifications", "rules", "jira_bridge"}:
+            raise ImportError(f"{name} is not installed on an environment machine")
+sys.meta_path.insert(0, Blocked())
+sys.argv = ["cdc_publisher", "--env", "prod"]
+runpy.run_module("cdc_publisher", run_name="__main__")
+"""
+
+
+def test_the_publisher_works_where_neither_django_nor_the_hub_is_installed(broker):
+    # Given an interpreter in which Django, psycopg and the hub's apps cannot be imported
+    command = [sys.executable, "-c", WITHOUT_THE_HUB]
+    env = {**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+
+    # When it publishes two lines
+    lines = (FIXTURES / "maxwell" / "update.jsonl").read_bytes()
+    result = subprocess.run(command, input=lines, capture_output=True, cwd=ROOT, env=env, timeout=60)
+
+    # Then they arrive on the broker
+    assert result.returncode == 0, result.stderr.decode()
+    assert [n for n, _ in broker_batches(broker)[0]["events"]] == [1, 2]
+
+
+def test_a_batch_is_described_briefly_for_results_and_flower(broker):
+    run_publisher("prod", (FIXTURES / "maxwell" / "update.jsonl").read_bytes() + b"oops\n")
+    (raw,) = broker.lrange("cdc:prod", 0, -1)
+    argsrepr = json.loads(raw)["headers"]["argsrepr"]
+    assert argsrepr.startswith("[prod batch from ") and argsrepr.endswith(
+        ": lines 1-3, 2 events, 1 rejected]"
+    )

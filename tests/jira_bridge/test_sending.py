@@ -123,3 +123,28 @@ def test_outbox_mode_keeps_exactly_the_fields_that_would_be_sent():
     ticket = OutboxTicket.objects.get()
     assert ticket.fields == FIELDS
     assert TicketRequest.objects.get().jira_key == ticket.key == f"OUTBOX-{ticket.pk}"
+
+
+def test_requests_left_pending_by_a_crash_are_sent_again(broker, settings):
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jira_bridge.tasks import requeue_stalled_task
+
+    # Given one request untouched for longer than any backoff, and one just made
+    stalled, fresh = (
+        pending_request(),
+        request_tickets([TicketDraft("k-2", None, "r", "prod", "cdc", FIELDS)])[0],
+    )
+    TicketRequest.objects.filter(id=stalled).update(updated_at=timezone.now() - timedelta(hours=1))
+
+    # When beat's requeue task runs
+    requeue_stalled_task.apply()
+
+    # Then only the stalled one is sent again, on jira:create
+    messages = [json.loads(m) for m in broker.lrange("jira:create", 0, -1)]
+    assert [m["headers"]["task"] for m in messages] == ["jira_bridge.create_ticket"]
+    assert [json.loads(__import__("base64").b64decode(m["body"]))[0] for m in messages] == [[stalled]]
+    assert fresh != stalled
