@@ -138,9 +138,25 @@ JIRA_URL = env_str("JIRA_URL")
 JIRA_USER = env_str("JIRA_USER")
 JIRA_API_TOKEN = env_str("JIRA_API_TOKEN")
 JIRA_TIMEOUT = env_float("JIRA_TIMEOUT", 10.0)  # seconds, per HTTP request
+# An attempt holds its request for 2 x JIRA_TIMEOUT + this; past that its worker is taken for dead.
+JIRA_LEASE_MARGIN = env_float("JIRA_LEASE_MARGIN", 30.0)
 JIRA_MAX_ATTEMPTS = env_int("JIRA_MAX_ATTEMPTS", 6)
 JIRA_BACKOFF_BASE = env_float("JIRA_BACKOFF_BASE", 2.0)  # seconds; doubled per attempt, jittered
-JIRA_BACKOFF_MAX = env_float("JIRA_BACKOFF_MAX", 300.0)
+JIRA_BACKOFF_MAX = env_float("JIRA_BACKOFF_MAX", 300.0)  # also caps every countdown (< visibility)
+# The shared budget: tokens per second and burst for all workers; updates leave RESERVE for creates.
+JIRA_RATE = env_float("JIRA_RATE", 5.0)
+JIRA_BURST = env_int("JIRA_BURST", 10)
+JIRA_UPDATE_RESERVE = env_int("JIRA_UPDATE_RESERVE", 3)
+JIRA_DEFAULT_RETRY_AFTER = env_float("JIRA_DEFAULT_RETRY_AFTER", 10.0)  # a 429 without Retry-After
+# The breaker: opens after THRESHOLD transient failures in a row, probes after COOLDOWN seconds.
+JIRA_BREAKER_THRESHOLD = env_int("JIRA_BREAKER_THRESHOLD", 5)
+JIRA_BREAKER_COOLDOWN = env_float("JIRA_BREAKER_COOLDOWN", 30.0)
+# An ambiguous create is looked for in Jira for this long (search lags) before it is made again.
+JIRA_RECONCILE_WINDOW = env_float("JIRA_RECONCILE_WINDOW", 300.0)
+JIRA_RECONCILE_FIRST_LOOK = env_float("JIRA_RECONCILE_FIRST_LOOK", 5.0)
+# At most one comment per ticket per interval when more events join it.
+JIRA_COMMENT_INTERVAL = env_float("JIRA_COMMENT_INTERVAL", 300.0)
+HUB_BASE_URL = env_str("HUB_BASE_URL", "http://127.0.0.1:8000")  # for links in tickets
 
 # Names whose values never reach a ticket: matched case-insensitively inside column names.
 HUB_REDACT_NAMES = env_list("HUB_REDACT_NAMES", "password,passwd,secret,token,api_key,card,cvv,ssn,iban")
@@ -174,6 +190,7 @@ CELERY_TASK_QUEUES = [
 ]
 # The CDC batch task is routed by its sender (the publisher names the environment's queue).
 CELERY_TASK_ROUTES = {
+    "jira_bridge.replay_dead_letter": {"queue": DEAD_LETTER_QUEUE},
     "jira_bridge.*": {"queue": JIRA_CREATE_QUEUE},
     "oss_watch.check_*": {"queue": OSS_CHECK_QUEUE},
     "oss_watch.*": {"queue": OSS_EVENTS_QUEUE},

@@ -6,14 +6,20 @@ from notifications.models import Event, Source
 
 
 class TicketRequest(models.Model):
-    """A ticket the hub decided to create, keyed so that the same event (or group of events)
-    can never ask twice: the seed of the bridge's idempotency ledger."""
+    """A ticket the hub decided to create: a row of the idempotency ledger.
+
+    Its key (rule + event, or rule + group + window) is unique, so a redelivery, a replay or a
+    second worker can never ask twice. States: reserved (to be created) -> creating (claimed by
+    one worker) -> created, or failed, or ambiguous (the create may have happened: the marker is
+    looked for in Jira before anything is created again).
+    """
 
     class State(models.TextChoices):
-        PENDING = "pending", "pending"
-        SENDING = "sending", "sending"
+        RESERVED = "reserved", "reserved"
+        CREATING = "creating", "creating"
         CREATED = "created", "created"
         FAILED = "failed", "failed"
+        AMBIGUOUS = "ambiguous", "ambiguous"
 
     key = models.CharField(max_length=64, unique=True, help_text="rule + event (or group) identity")
     rule = models.ForeignKey("rules.Rule", null=True, blank=True, on_delete=models.SET_NULL)
@@ -21,7 +27,7 @@ class TicketRequest(models.Model):
     environment = models.CharField(max_length=32)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.CDC)
     fields = models.JSONField(help_text="exactly the fields sent to Jira")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RESERVED)
     jira_key = models.CharField(max_length=64, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -30,6 +36,11 @@ class TicketRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="when Jira accepted it")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="when the last attempt began")
+    ambiguous_since = models.DateTimeField(null=True, blank=True)
+    marked = models.BooleanField(default=False, help_text="the issue property holds the key")
+    commented_events = models.PositiveIntegerField(default=0, help_text="events Jira has been told of")
+    last_commented_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -41,6 +52,11 @@ class TicketRequest(models.Model):
 
     def __str__(self) -> str:
         return self.jira_key or f"request {self.pk} ({self.state})"
+
+    @property
+    def marker(self) -> str:
+        """The label that finds this request's issue in Jira."""
+        return marker_label(self.key)
 
     @property
     def summary(self) -> str:
@@ -56,10 +72,16 @@ class TicketRequest(models.Model):
 OUTBOX_PREFIX = "OUTBOX-"
 
 
+def marker_label(key: str) -> str:
+    return f"hub-{key[:20]}"
+
+
 class OutboxTicket(models.Model):
     """A ticket created in outbox mode (no JIRA_URL): the fields exactly as Jira would get them."""
 
     fields = models.JSONField()
+    comments = models.JSONField(default=list, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -67,6 +89,10 @@ class OutboxTicket(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    @staticmethod
+    def pk_of(key: str) -> int:
+        return int(key.removeprefix(OUTBOX_PREFIX))
 
     @property
     def key(self) -> str:

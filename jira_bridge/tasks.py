@@ -1,23 +1,53 @@
-from datetime import timedelta
-
 from celery import shared_task
 from django.conf import settings
 
-from jira_bridge.client import get_ticket_client
-from jira_bridge.tickets import CREATE_TASK, send_ticket_request, stalled_requests
+from cdc_publisher.contract import DEAD_LETTER_QUEUE
+from jira_bridge.bridge import Step, get_bridge
+from jira_bridge.ledger import CREATE_TASK, stalled_requests
+from jira_bridge.replay import replay
+from notifications.models import JobFailure
 
 
 @shared_task(bind=True, name=CREATE_TASK, max_retries=None)
 def create_ticket_task(self, request_id: int) -> str:
-    outcome = send_ticket_request(request_id, get_ticket_client())
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
-    return outcome.state
+    return follow(self, get_bridge().create(request_id), request_id)
+
+
+@shared_task(bind=True, name="jira_bridge.update_ticket", max_retries=None)
+def update_ticket_task(self, request_id: int) -> str:
+    return follow(self, get_bridge().update(request_id), request_id)
+
+
+def follow(task, step: Step, request_id: int) -> str:
+    """Schedule what a step asks for. Attempts are counted in the ledger, not by Celery, so a
+    retry here is a wait (budget, breaker, backoff), never a lost job."""
+    if step.dead_letter:
+        replay_dead_letter_task.apply_async(args=[step.dead_letter], queue=DEAD_LETTER_QUEUE)
+    if step.follow_up:
+        update_ticket_task.delay(request_id)
+    if step.retry_in is not None:
+        # Never longer than JIRA_BACKOFF_MAX, which stays below the broker's visibility timeout.
+        raise task.retry(countdown=min(step.retry_in, settings.JIRA_BACKOFF_MAX))
+    return step.state
+
+
+@shared_task(name="jira_bridge.replay_dead_letter")
+def replay_dead_letter_task(failure_id: int) -> str:
+    """The dead letter itself: sits on jira:retry, which no worker consumes by default. Consuming
+    it (celery -A hub worker -Q jira:retry) replays it; once replayed another way, it does nothing."""
+    plan, to_send = replay(JobFailure.objects.filter(pk=failure_id), actor="jira:retry")
+    send_replayed(to_send)
+    return plan.summary()
+
+
+def send_replayed(request_ids: list[int]) -> None:
+    for request_id in request_ids:
+        create_ticket_task.delay(request_id)
 
 
 @shared_task(name="jira_bridge.requeue_stalled")
 def requeue_stalled_task() -> int:
-    ids = stalled_requests(timedelta(seconds=settings.JIRA_BACKOFF_MAX * 2))
+    ids = stalled_requests()
     for request_id in ids:
         create_ticket_task.delay(request_id)
     return len(ids)

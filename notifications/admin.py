@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest
 
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
@@ -49,6 +50,17 @@ class JobFailureAdmin(RecordAdmin):
     list_filter = ("state", "task_name", "environment", "created_at")
     search_fields = ("subject", "task_id", "last_error")
     date_hierarchy = "created_at"
+    actions = ["replay_dead_letters"]
+
+    @admin.action(description="Replay the selected dead letters (a ticket that exists is not created again)")
+    def replay_dead_letters(self, request: HttpRequest, queryset) -> None:
+        from jira_bridge.replay import replay
+        from jira_bridge.tasks import send_replayed
+
+        with transaction.atomic():
+            plan, to_send = replay(queryset, actor=request.user.get_username())
+            transaction.on_commit(lambda: send_replayed(to_send))
+        self.message_user(request, f"Replayed: {plan.summary()}", messages.SUCCESS)
 
 
 @admin.register(AuditEntry)

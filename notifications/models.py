@@ -111,12 +111,18 @@ class AuditEntry(models.Model):
     TICKET_REQUESTED = "ticket.requested"
     TICKET_CREATED = "ticket.created"
     TICKET_FAILED = "ticket.failed"
+    TICKET_COMMENTED = "ticket.commented"
+    TICKET_REPLAYED = "ticket.replayed"
+    BREAKER_CHANGED = "breaker.changed"
     RULES_IMPORTED = "rules.imported"
     ACTIONS = [
         (EVENTS_RECEIVED, "events received"),
         (TICKET_REQUESTED, "ticket requested"),
         (TICKET_CREATED, "ticket created"),
         (TICKET_FAILED, "ticket failed"),
+        (TICKET_COMMENTED, "ticket commented"),
+        (TICKET_REPLAYED, "dead letter replayed"),
+        (BREAKER_CHANGED, "circuit breaker changed"),
         (RULES_IMPORTED, "rules imported"),
     ]
 

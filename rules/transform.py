@@ -12,7 +12,7 @@ from django.db import transaction
 
 from cdc_publisher.contract import PAYLOAD_VERSION
 from cdc_publisher.events import ROW_TYPES, InvalidEvent, event_identity, parse_event
-from jira_bridge.tickets import TicketDraft, request_tickets
+from jira_bridge.ledger import TicketDraft, request_tickets
 from notifications.models import AuditEntry, ErrorLog, Event, Source
 from notifications.records import (
     audit_entry,
@@ -31,7 +31,8 @@ class BatchResult:
     events: int = 0
     rejected: int = 0
     matched: int = 0
-    new_requests: list[int] = field(default_factory=list)
+    new_requests: list[int] = field(default_factory=list)  # to create
+    joined_requests: list[int] = field(default_factory=list)  # existing tickets more events joined
 
 
 def process_cdc_batch(batch: Any) -> BatchResult:
@@ -121,7 +122,7 @@ def process_cdc_batch(batch: Any) -> BatchResult:
     with transaction.atomic():
         record_errors(errors)
         record_events(events)
-        new_requests = request_tickets(list(drafts.values()))
+        requested = request_tickets(list(drafts.values()))
         record_audits(
             [
                 audit_entry(
@@ -137,7 +138,8 @@ def process_cdc_batch(batch: Any) -> BatchResult:
         events=len(events),
         rejected=sum(1 for e in errors if e.kind == ErrorLog.Kind.BAD_INPUT),
         matched=sum(1 for e in events if e.outcome == Event.Outcome.MATCHED),
-        new_requests=new_requests,
+        new_requests=requested.created,
+        joined_requests=requested.joined,
     )
 
 

@@ -10,8 +10,15 @@ CELERY_BROKER_URL = REDIS_URL
 JIRA_URL = os.environ.get("HUB_TEST_JIRA_URL", "")
 JIRA_USER = "hub-bot"
 JIRA_API_TOKEN = "test-token"
-JIRA_TIMEOUT = 5.0
 JIRA_BACKOFF_BASE = 0.05
 JIRA_BACKOFF_MAX = 0.5
 HUB_ENVIRONMENTS = ["dev", "staging", "prod"]
 STATIC_ROOT = None  # tests serve no static files; whitenoise needs no collected directory
+# Short waits, so that tests of ambiguity, breakers and leases finish in seconds.
+JIRA_TIMEOUT = 2.0
+JIRA_LEASE_MARGIN = 1.0
+JIRA_RECONCILE_WINDOW = float(os.environ.get("HUB_TEST_RECONCILE_WINDOW", "1.0"))
+JIRA_RECONCILE_FIRST_LOOK = 0.1
+JIRA_BREAKER_COOLDOWN = 1.0
+JIRA_RATE = float(os.environ.get("HUB_TEST_JIRA_RATE", "50"))
+JIRA_BURST = int(os.environ.get("HUB_TEST_JIRA_BURST", "20"))

@@ -1,0 +1,307 @@
+"""The bridge: moving one ticket request one step, through the breaker and the shared budget.
+
+``Bridge.create`` claims a reserved request and creates its issue, or reconciles an ambiguous one
+by looking for its marker; ``Bridge.update`` sets the marker property and comments when more
+events joined the ticket. Each returns a Step saying what the caller (a task) does next; nothing
+here knows Celery.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from jira_bridge.breaker import CircuitBreaker
+from jira_bridge.client import (
+    PROPERTY_KEY,
+    AmbiguousTicketError,
+    PermanentTicketError,
+    TicketClient,
+    TicketError,
+    get_ticket_client,
+)
+from jira_bridge.ledger import (
+    State,
+    backoff_seconds,
+    creating_lease,
+    distinct_events,
+    history_entry,
+    mark_created,
+    mark_failed,
+)
+from jira_bridge.models import TicketRequest
+from jira_bridge.ratelimit import CREATE, UPDATE, RateBudget
+from notifications.models import AuditEntry, ErrorLog, Source
+from notifications.records import notify, record_audit, record_error
+
+
+@dataclass
+class Step:
+    """What to do next for a request."""
+
+    state: str
+    retry_in: float | None = None  # run this step again after that many seconds
+    follow_up: bool = False  # the ticket exists: set its property, comment on joined events
+    dead_letter: int | None = None  # a job failure to put on the dead-letter queue
+
+
+class Bridge:
+    def __init__(self, client: TicketClient, budget: RateBudget, breaker: CircuitBreaker) -> None:
+        self.client, self.budget, self.breaker = client, budget, breaker
+
+    # --- creating ---------------------------------------------------------------------------
+
+    def create(self, request_id: int) -> Step:
+        request = TicketRequest.objects.filter(pk=request_id).first()
+        if request is None:
+            return Step("missing")
+        if request.state == State.CREATING and (
+            request.claimed_at is None or request.claimed_at < timezone.now() - creating_lease()
+        ):
+            request = self.presume_lost(request)
+        if request.state == State.AMBIGUOUS:
+            return self.reconcile(request)
+        if request.state != State.RESERVED:
+            return Step(request.state)  # created, failed, or in another worker's hands
+
+        wait = self.wait_turn(CREATE)
+        if wait:
+            return Step(request.state, retry_in=wait)
+        now = timezone.now()
+        claimed = TicketRequest.objects.filter(pk=request_id, state=State.RESERVED).update(
+            state=State.CREATING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
+        )
+        if not claimed:
+            return Step("skipped")
+        request.refresh_from_db()
+        try:
+            key = self.client.create_issue(request.fields)
+        except TicketError as exc:
+            return self.after_failed_create(request, exc)
+        except Exception as exc:  # noqa: BLE001 - the request may have gone out: treat as unknown
+            return self.after_failed_create(request, AmbiguousTicketError(f"{type(exc).__name__}: {exc}"))
+        self.record_outcome(success=True)
+        mark_created(request, key, how="created")
+        return Step(State.CREATED, follow_up=True)
+
+    def after_failed_create(self, request: TicketRequest, exc: TicketError) -> Step:
+        request.last_error = str(exc)
+        self.note_failure(exc)
+        if isinstance(exc, AmbiguousTicketError):
+            request.history.append(history_entry("ambiguous", exc.status, str(exc)))
+            request.state, request.ambiguous_since = State.AMBIGUOUS, timezone.now()
+            request.save(update_fields=["state", "ambiguous_since", "last_error", "history", "updated_at"])
+            return Step(State.AMBIGUOUS, retry_in=settings.JIRA_RECONCILE_FIRST_LOOK)
+        if isinstance(exc, PermanentTicketError):
+            request.history.append(history_entry("permanent", exc.status, str(exc)))
+            return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+        request.history.append(history_entry("transient", exc.status, str(exc)))
+        if exc.status == 429:
+            request.attempts -= 1  # Jira asked us to wait: that was not an attempt
+        elif request.attempts >= settings.JIRA_MAX_ATTEMPTS:
+            return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+        request.state = State.RESERVED
+        request.save(update_fields=["state", "attempts", "last_error", "history", "updated_at"])
+        return Step(State.RESERVED, retry_in=max(backoff_seconds(request.attempts), exc.retry_after or 0))
+
+    def presume_lost(self, request: TicketRequest) -> TicketRequest:
+        """A request left in 'creating' past its lease: the worker died mid-call, so whether
+        Jira created the issue is unknown."""
+        request.history.append(history_entry("ambiguous", None, "the attempt never finished (worker lost)"))
+        TicketRequest.objects.filter(
+            pk=request.pk, state=State.CREATING, updated_at=request.updated_at
+        ).update(
+            state=State.AMBIGUOUS,
+            ambiguous_since=timezone.now(),
+            history=request.history,
+            updated_at=timezone.now(),
+        )
+        request.refresh_from_db()
+        return request
+
+    def reconcile(self, request: TicketRequest) -> Step:
+        """Look for an ambiguous request's marker in Jira. Found: it was created. Not found: look
+        again, with growing gaps, until JIRA_RECONCILE_WINDOW has passed (search lags), then
+        create it again."""
+        wait = self.wait_turn(CREATE)
+        if wait:
+            return Step(State.AMBIGUOUS, retry_in=wait)
+        try:
+            key = self.client.find_by_marker(request.marker)
+        except TicketError as exc:
+            self.note_failure(exc)
+            request.history.append(history_entry("search-failed", exc.status, str(exc)))
+            request.save(update_fields=["history", "updated_at"])
+            return Step(State.AMBIGUOUS, retry_in=max(backoff_seconds(2), exc.retry_after or 0))
+        self.record_outcome(success=True)
+        if key:
+            mark_created(request, key, how="found")
+            return Step(State.CREATED, follow_up=True)
+
+        looked = sum(1 for h in request.history if h["outcome"] == "not-found")
+        request.history.append(history_entry("not-found"))
+        elapsed = (timezone.now() - request.ambiguous_since).total_seconds()
+        remaining = settings.JIRA_RECONCILE_WINDOW - elapsed
+        if remaining > 0:
+            request.save(update_fields=["history", "updated_at"])
+            gap = settings.JIRA_RECONCILE_FIRST_LOOK * 2 ** (looked + 1)
+            return Step(State.AMBIGUOUS, retry_in=min(remaining, gap, settings.JIRA_BACKOFF_MAX))
+        if request.attempts >= settings.JIRA_MAX_ATTEMPTS:
+            return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+        changed = TicketRequest.objects.filter(pk=request.pk, state=State.AMBIGUOUS).update(
+            state=State.RESERVED, ambiguous_since=None, history=request.history, updated_at=timezone.now()
+        )
+        return Step(State.RESERVED, retry_in=0) if changed else Step("skipped")
+
+    # --- updating ---------------------------------------------------------------------------
+
+    def update(self, request_id: int) -> Step:
+        """Follow-ups on a created ticket: the marker property, then a comment for events that
+        joined since the last one (at most one per JIRA_COMMENT_INTERVAL)."""
+        request = TicketRequest.objects.filter(pk=request_id).first()
+        if request is None or request.state != State.CREATED:
+            return Step(request.state if request else "missing")
+        if not request.marked:
+            step = self.set_marker_property(request)
+            if step:
+                return step
+        events = distinct_events(request)
+        if events <= request.commented_events:
+            return Step(State.CREATED)
+        if request.last_commented_at:
+            due = request.last_commented_at + timedelta(seconds=settings.JIRA_COMMENT_INTERVAL)
+            if due > timezone.now():
+                return Step(State.CREATED, retry_in=(due - timezone.now()).total_seconds())
+        wait = self.wait_turn(UPDATE)
+        if wait:
+            return Step(State.CREATED, retry_in=wait)
+        now = timezone.now()
+        claimed = TicketRequest.objects.filter(
+            pk=request.pk, commented_events=request.commented_events
+        ).update(commented_events=events, last_commented_at=now)
+        if not claimed:
+            return Step("skipped")
+        try:
+            self.client.add_comment(request.jira_key, comment_body(request, events))
+        except TicketError as exc:
+            self.note_failure(exc)
+            TicketRequest.objects.filter(pk=request.pk, commented_events=events).update(
+                commented_events=request.commented_events, last_commented_at=request.last_commented_at
+            )
+            if isinstance(exc, PermanentTicketError):
+                return self.give_up_update(request, "comment", exc)
+            return Step(State.CREATED, retry_in=max(backoff_seconds(2), exc.retry_after or 0))
+        self.record_outcome(success=True)
+        record_audit(
+            AuditEntry.TICKET_COMMENTED,
+            f"{request.jira_key}: {events - request.commented_events} more events",
+            environment=request.environment,
+            obj=request,
+        )
+        return Step(State.CREATED)
+
+    def set_marker_property(self, request: TicketRequest) -> Step | None:
+        wait = self.wait_turn(UPDATE)
+        if wait:
+            return Step(State.CREATED, retry_in=wait)
+        try:
+            self.client.set_property(
+                request.jira_key, PROPERTY_KEY, {"key": request.key, "rule": request.rule_name}
+            )
+        except TicketError as exc:
+            self.note_failure(exc)
+            if isinstance(exc, PermanentTicketError):
+                return self.give_up_update(request, "issue property", exc)
+            return Step(State.CREATED, retry_in=max(backoff_seconds(2), exc.retry_after or 0))
+        self.record_outcome(success=True)
+        TicketRequest.objects.filter(pk=request.pk).update(marked=True)
+        return None
+
+    def give_up_update(self, request: TicketRequest, what: str, exc: TicketError) -> Step:
+        record_error(
+            ErrorLog.Kind.JIRA,
+            f"could not set the {what} of {request.jira_key}: {exc}",
+            source=Source.JIRA,
+            environment=request.environment,
+            where=f"ticket request {request.pk}",
+        )
+        if what == "issue property":
+            TicketRequest.objects.filter(pk=request.pk).update(marked=True)  # the label still finds it
+        return Step(State.CREATED)
+
+    # --- the gate: breaker, then budget --------------------------------------------------------
+
+    def wait_turn(self, kind: str) -> float:
+        """0 if a request to Jira may go now, else seconds to wait (breaker open, budget empty
+        or paused). Waiting costs no attempt."""
+        gate = self.breaker.allow()
+        if gate.changed_from:
+            record_breaker_change(gate.changed_from, gate.state)
+        if not gate.allowed:
+            return gate.wait
+        return self.budget.take(kind)
+
+    def note_failure(self, exc: TicketError) -> None:
+        """A 429 pauses the whole budget; other transient and unclear failures count towards
+        opening the breaker; permanent ones say nothing about Jira's health."""
+        if exc.status == 429:
+            self.budget.pause(exc.retry_after or settings.JIRA_DEFAULT_RETRY_AFTER)
+        elif not isinstance(exc, PermanentTicketError):
+            self.record_outcome(success=False)
+
+    def record_outcome(self, success: bool) -> None:
+        previous = self.breaker.record(success)
+        if previous:
+            record_breaker_change(previous, self.breaker.state().state)
+
+
+def record_breaker_change(previous: str, state: str) -> None:
+    record_audit(
+        AuditEntry.BREAKER_CHANGED,
+        f"Jira circuit breaker: {previous} -> {state}",
+        extra={"from": previous, "to": state},
+    )
+    if state == "open":
+        notify(
+            "Jira circuit breaker opened: requests to Jira wait",
+            f"{settings.JIRA_BREAKER_THRESHOLD} failures in a row; a probe goes after "
+            f"{settings.JIRA_BREAKER_COOLDOWN:g} s.",
+            level="warning",
+        )
+
+
+def comment_body(request: TicketRequest, events: int) -> str:
+    new = events - request.commented_events
+    recent = list(request.events.order_by("-id")[:10])
+    sample = ", ".join(f"#{e.pk} ({e.type} {e.database}.{e.table})" for e in recent)
+    base = settings.HUB_BASE_URL.rstrip("/")
+    link = f"{base}/admin/notifications/event/?ticket_requests__id__exact={request.pk}"
+    return (
+        f"{new} more events joined this ticket (rule {request.rule_name}, {events} in all).\n"
+        f"Latest: {sample}\nAll of them in the hub: {link}"
+    )
+
+
+@cache
+def shared_redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def get_bridge() -> Bridge:
+    client = shared_redis()
+    return Bridge(
+        get_ticket_client(),
+        RateBudget(
+            client, rate=settings.JIRA_RATE, burst=settings.JIRA_BURST, reserve=settings.JIRA_UPDATE_RESERVE
+        ),
+        CircuitBreaker(
+            client,
+            threshold=settings.JIRA_BREAKER_THRESHOLD,
+            cooldown=settings.JIRA_BREAKER_COOLDOWN,
+            probe_lease=settings.JIRA_TIMEOUT + 5,
+        ),
+    )
