@@ -133,10 +133,18 @@ class Bridge:
         try:
             key = self.client.find_by_marker(request.marker)
         except TicketError as exc:
+            # Each failed look is an attempt: with Jira down for good the request ends in the
+            # dead letter (still ambiguous, so a replay looks for its marker first).
             self.note_failure(exc)
             request.history.append(history_entry("search-failed", exc.status, str(exc)))
-            request.save(update_fields=["history", "updated_at"])
-            return Step(State.AMBIGUOUS, retry_in=max(backoff_seconds(2), exc.retry_after or 0))
+            request.last_error = str(exc)
+            if exc.status != 429:
+                request.attempts += 1
+            if request.attempts >= settings.JIRA_MAX_ATTEMPTS:
+                return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+            request.save(update_fields=["history", "attempts", "last_error", "updated_at"])
+            wait = max(backoff_seconds(request.attempts), exc.retry_after or 0)
+            return Step(State.AMBIGUOUS, retry_in=wait)
         self.record_outcome(success=True)
         if key:
             mark_created(request, key, how="found")

@@ -67,29 +67,22 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_worker(tmp_path, broker):
-    """Start the Procfile's worker (with test settings); stopped when the test ends."""
+def start_process(tmp_path, broker):
+    """Start a Procfile process (with test settings); stopped when the test ends."""
     started = []
 
-    def start(**env: str) -> subprocess.Popen:
-        log = tmp_path / f"worker{len(started)}.log"
-        command = [sys.executable, "-m", *procfile_command("worker")]  # "celery -A hub worker ..."
-        command += ["--without-gossip", "--without-mingle", "--hostname", f"test{len(started)}@%h"]
+    def start(name: str, ready: str, extra_args=(), **env: str) -> subprocess.Popen:
+        log = tmp_path / f"{name}{len(started)}.log"
+        command = [sys.executable, "-m", *procfile_command(name), *extra_args]  # "celery -A hub ..."
         proc = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=process_env(**env),
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=process_env(**env), stdout=log.open("w"), stderr=subprocess.STDOUT
         )
         proc.log = log
         started.append(proc)
         wait_for(
-            lambda: "ready." in log.read_text() or proc.poll() is not None,
-            timeout=60,
-            message="worker start",
+            lambda: ready in log.read_text() or proc.poll() is not None, timeout=60, message=f"{name} start"
         )
-        assert proc.poll() is None, f"worker exited at start:\n{log.read_text()}"
+        assert proc.poll() is None, f"{name} exited at start:\n{log.read_text()}"
         return proc
 
     yield start
@@ -100,6 +93,18 @@ def start_worker(tmp_path, broker):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def start_worker(start_process):
+    """Start the Procfile's worker; ``start_worker(**env)`` returns its process."""
+    count = iter(range(100))
+
+    def start(**env: str) -> subprocess.Popen:
+        args = ["--without-gossip", "--without-mingle", "--hostname", f"test{next(count)}@%h"]
+        return start_process("worker", "ready.", args, **env)
+
+    return start
 
 
 def run_publisher(env_name: str, stdin: bytes, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -4,7 +4,8 @@ them by label, comment and set issue properties, with faults a test can script:
 - ``fail_next(n, status, body, Retry_After=...)``: answer the next n calls with that status;
 - ``slow_next(n, seconds)``: do the next n calls, but answer only after ``seconds``;
 - ``cut_next(n)``: do the next n calls, then close the connection without answering;
-- ``search_lag``: new issues stay invisible to search for that many seconds.
+- ``search_lag``: new issues stay invisible to search for that many seconds;
+- ``latency``: every answer waits that long.
 
 Faults apply to creates only (``on="create"``, the default) or to every call but serverInfo
 (``on="any"``). Every request is kept with its time in ``log``.
@@ -42,6 +43,7 @@ class Logged:
     method: str
     path: str
     status: int = 0
+    wall: float = 0.0  # time.time(), to compare with the hub's records
 
 
 class FakeJira:
@@ -55,6 +57,7 @@ class FakeJira:
         self.log: list[Logged] = []
         self.faults: deque[Fault] = deque()
         self.search_lag = 0.0
+        self.latency = 0.0  # seconds before every answer (a slow but healthy Jira)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -117,7 +120,7 @@ class FakeJira:
     ) -> tuple[int, dict, dict, Fault | None]:
         url = urlparse(path)
         with self._lock:
-            entry = Logged(time.monotonic(), method, url.path)
+            entry = Logged(time.monotonic(), method, url.path, wall=time.time())
             self.log.append(entry)
             status, payload, headers, fault = self._route(method, url, auth, body)
             entry.status = status
@@ -207,8 +210,7 @@ class FakeJira:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                if fault and fault.kind == "slow":
-                    time.sleep(fault.seconds)
+                time.sleep(fault.seconds if fault and fault.kind == "slow" else fake.latency)
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
