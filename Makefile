@@ -26,3 +26,6 @@ lint: install
 demo: install
 	$(PY) manage.py import_rules examples/rules.yaml
 	$(PY) -m cdc_publisher --env prod < examples/maxwell-prod.jsonl
+
+bench: install
+	$(PY) -m bench.jira_bridge

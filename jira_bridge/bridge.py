@@ -72,12 +72,14 @@ class Bridge:
         if wait:
             return Step(request.state, retry_in=wait)
         now = timezone.now()
-        claimed = TicketRequest.objects.filter(pk=request_id, state=State.RESERVED).update(
-            state=State.CREATING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
-        )
+        # The claim: only one worker moves the request out of 'reserved' (and only if nobody
+        # else has made an attempt since it was read, so the counts below are exact).
+        claimed = TicketRequest.objects.filter(
+            pk=request_id, state=State.RESERVED, attempts=request.attempts
+        ).update(state=State.CREATING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now)
         if not claimed:
             return Step("skipped")
-        request.refresh_from_db()
+        request.state, request.attempts, request.claimed_at = State.CREATING, request.attempts + 1, now
         try:
             key = self.client.create_issue(request.fields)
         except TicketError as exc:

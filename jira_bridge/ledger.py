@@ -8,6 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jira_bridge.models import TicketRequest, marker_label
@@ -91,6 +93,18 @@ def distinct_events(request: TicketRequest) -> int:
     return request.events.values("event_id").distinct().count()
 
 
+def distinct_events_of(request_ref) -> Coalesce:
+    """distinct_events as an expression, for use inside an UPDATE."""
+    count = (
+        Event.objects.filter(ticket_requests=request_ref)
+        .order_by()
+        .values("ticket_requests")
+        .annotate(n=Count("event_id", distinct=True))
+        .values("n")
+    )
+    return Coalesce(Subquery(count), 0)
+
+
 def with_marker(fields: dict[str, Any], key: str) -> dict[str, Any]:
     labels = list(fields.get("labels", []))
     if marker_label(key) not in labels:
@@ -121,19 +135,23 @@ def mark_created(request: TicketRequest, jira_key: str, how: str) -> bool:
     ambiguous attempt). False if the request had meanwhile left creating/ambiguous."""
     now = timezone.now()
     request.history.append(history_entry(how))
+    changes = {
+        "state": State.CREATED,
+        "jira_key": jira_key,
+        "sent_at": now,
+        "last_error": "",
+        "history": request.history,
+        "ambiguous_since": None,
+        "updated_at": now,
+    }
     changed = TicketRequest.objects.filter(pk=request.pk, state__in=[State.CREATING, State.AMBIGUOUS]).update(
-        state=State.CREATED,
-        jira_key=jira_key,
-        sent_at=now,
-        last_error="",
-        history=request.history,
-        ambiguous_since=None,
-        commented_events=distinct_events(request),
-        updated_at=now,
+        **changes,
+        commented_events=distinct_events_of(OuterRef("pk")),  # the new ticket tells of these
     )
     if not changed:
         return False
-    request.refresh_from_db()
+    for name, value in changes.items():
+        setattr(request, name, value)
     summary = request.fields.get("summary", "")
     record_audit(
         AuditEntry.TICKET_CREATED,
