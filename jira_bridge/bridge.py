@@ -52,6 +52,7 @@ class Step:
 class Bridge:
     def __init__(self, client: TicketClient, budget: RateBudget, breaker: CircuitBreaker) -> None:
         self.client, self.budget, self.breaker = client, budget, breaker
+        self.redis = budget.redis
 
     # --- creating ---------------------------------------------------------------------------
 
@@ -172,6 +173,7 @@ class Bridge:
     def update(self, request_id: int) -> Step:
         """Follow-ups on a created ticket: the marker property, then a comment for events that
         joined since the last one (at most one per JIRA_COMMENT_INTERVAL)."""
+        self.redis.delete(update_slot(request_id))  # joins from now on may schedule another update
         request = TicketRequest.objects.filter(pk=request_id).first()
         if request is None or request.state != State.CREATED:
             return Step(request.state if request else "missing")
@@ -185,6 +187,8 @@ class Bridge:
         if request.last_commented_at:
             due = request.last_commented_at + timedelta(seconds=settings.JIRA_COMMENT_INTERVAL)
             if due > timezone.now():
+                if not claim_update_slot(self.redis, request.pk):
+                    return Step(State.CREATED)  # another update is already waiting for the interval
                 return Step(State.CREATED, retry_in=(due - timezone.now()).total_seconds())
         wait = self.wait_turn(UPDATE)
         if wait:
@@ -267,6 +271,16 @@ class Bridge:
         previous = self.breaker.record(success)
         if previous:
             record_breaker_change(previous, self.breaker.state().state)
+
+
+def update_slot(request_id: int) -> str:
+    return f"hub:jira:update-pending:{request_id}"
+
+
+def claim_update_slot(client: redis.Redis, request_id: int) -> bool:
+    """At most one update waits per ticket: a burst of batches joining one digest schedules one
+    comment, not one per batch. The slot is freed when that update runs."""
+    return bool(client.set(update_slot(request_id), 1, nx=True, ex=int(2 * settings.JIRA_BACKOFF_MAX) + 60))
 
 
 def record_breaker_change(previous: str, state: str) -> None:

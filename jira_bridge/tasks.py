@@ -2,7 +2,7 @@ from celery import shared_task
 from django.conf import settings
 
 from cdc_publisher.contract import DEAD_LETTER_QUEUE
-from jira_bridge.bridge import Step, get_bridge
+from jira_bridge.bridge import Step, claim_update_slot, get_bridge, shared_redis
 from jira_bridge.ledger import CREATE_TASK, stalled_requests
 from jira_bridge.replay import replay
 from notifications.models import JobFailure
@@ -24,7 +24,7 @@ def follow(task, step: Step, request_id: int) -> str:
     if step.dead_letter:
         replay_dead_letter_task.apply_async(args=[step.dead_letter], queue=DEAD_LETTER_QUEUE)
     if step.follow_up:
-        update_ticket_task.delay(request_id)
+        schedule_update(request_id)
     if step.retry_in is not None:
         # Never longer than JIRA_BACKOFF_MAX, which stays below the broker's visibility timeout.
         raise task.retry(countdown=min(step.retry_in, settings.JIRA_BACKOFF_MAX))
@@ -38,6 +38,12 @@ def replay_dead_letter_task(failure_id: int) -> str:
     plan, to_send = replay(JobFailure.objects.filter(pk=failure_id), actor="jira:retry")
     send_replayed(to_send)
     return plan.summary()
+
+
+def schedule_update(request_id: int) -> None:
+    """Ask for an update of a ticket, unless one is already waiting."""
+    if claim_update_slot(shared_redis(), request_id):
+        update_ticket_task.delay(request_id)
 
 
 def send_replayed(request_ids: list[int]) -> None:

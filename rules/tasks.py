@@ -6,7 +6,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from cdc_publisher.contract import BATCH_TASK
-from jira_bridge.tasks import create_ticket_task, update_ticket_task
+from jira_bridge.tasks import create_ticket_task, schedule_update
 from notifications.records import record_job_failure
 from rules.transform import process_cdc_batch, without_nul
 
@@ -44,5 +44,5 @@ def process_cdc_batch_task(self, batch: Any) -> dict[str, int]:
     for request_id in result.new_requests:
         create_ticket_task.delay(request_id)
     for request_id in result.joined_requests:
-        update_ticket_task.delay(request_id)
+        schedule_update(request_id)
     return {"events": result.events, "rejected": result.rejected, "tickets": len(result.new_requests)}

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from jira_bridge.bridge import claim_update_slot
 from jira_bridge.client import JiraClient
 from jira_bridge.models import OutboxTicket, TicketRequest, marker_label
 from notifications.models import AuditEntry, DailyStat, JobFailure, Notification
@@ -227,6 +228,7 @@ def test_more_events_on_a_ticket_become_one_comment_per_interval(
     assert len(fake_jira.comments["OPS-1"]) == 1, "at most one comment per interval"
     assert fake_jira.comments["OPS-1"][0].startswith("3 more events joined this ticket")
     assert 0 < held.retry_in <= 60, "the next comment waits for the interval"
+    assert not claim_update_slot(bridge.redis, request_id), "one waiting update per ticket, not one per batch"
 
 
 def test_outbox_mode_keeps_exactly_the_fields_that_would_be_sent(outbox, make_bridge, make_request):
@@ -241,3 +243,23 @@ def test_outbox_mode_keeps_exactly_the_fields_that_would_be_sent(outbox, make_br
     assert request.jira_key == ticket.key == f"OUTBOX-{ticket.pk}"
     assert ticket.properties["hub.request"]["key"] == request.key
     assert outbox.find_by_marker(request.marker) == ticket.key
+
+
+def test_bridge_status_shows_breaker_budget_and_requests(make_request, broker, capsys):
+    from django.core.management import call_command
+
+    make_request()
+    call_command("bridge_status")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "breaker: closed (0 failures in a row)"
+    assert out[1].startswith("budget: ") and out[2] == "requests: 1 reserved"
+    assert out[3] == "dead letters waiting for replay: 0"
+
+
+def test_a_wait_longer_than_the_visibility_timeout_is_refused_at_start(settings):
+    from jira_bridge.checks import waits_fit_the_visibility_timeout
+
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
+    settings.JIRA_COMMENT_INTERVAL = 300
+    (error,) = waits_fit_the_visibility_timeout(None)
+    assert error.id == "jira_bridge.E001"
