@@ -101,12 +101,12 @@ class Bridge:
             return Step(State.AMBIGUOUS, retry_in=settings.JIRA_RECONCILE_FIRST_LOOK)
         if isinstance(exc, PermanentTicketError):
             request.history.append(history_entry("permanent", exc.status, str(exc)))
-            return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+            return give_up(request)
         request.history.append(history_entry("transient", exc.status, str(exc)))
         if exc.status == 429:
             request.attempts -= 1  # Jira asked us to wait: that was not an attempt
         elif request.attempts >= settings.JIRA_MAX_ATTEMPTS:
-            return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+            return give_up(request)
         request.state = State.RESERVED
         request.save(update_fields=["state", "attempts", "last_error", "history", "updated_at"])
         return Step(State.RESERVED, retry_in=max(backoff_seconds(request.attempts), exc.retry_after or 0))
@@ -144,7 +144,7 @@ class Bridge:
             if exc.status != 429:
                 request.attempts += 1
             if request.attempts >= settings.JIRA_MAX_ATTEMPTS:
-                return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+                return give_up(request)
             request.save(update_fields=["history", "attempts", "last_error", "updated_at"])
             wait = max(backoff_seconds(request.attempts), exc.retry_after or 0)
             return Step(State.AMBIGUOUS, retry_in=wait)
@@ -162,7 +162,7 @@ class Bridge:
             gap = settings.JIRA_RECONCILE_FIRST_LOOK * 2 ** (looked + 1)
             return Step(State.AMBIGUOUS, retry_in=min(remaining, gap, settings.JIRA_BACKOFF_MAX))
         if request.attempts >= settings.JIRA_MAX_ATTEMPTS:
-            return Step(State.FAILED, dead_letter=mark_failed(request).pk)
+            return give_up(request)
         changed = TicketRequest.objects.filter(pk=request.pk, state=State.AMBIGUOUS).update(
             state=State.RESERVED, ambiguous_since=None, history=request.history, updated_at=timezone.now()
         )
@@ -271,6 +271,11 @@ class Bridge:
         previous = self.breaker.record(success)
         if previous:
             record_breaker_change(previous, self.breaker.state().state)
+
+
+def give_up(request: TicketRequest) -> Step:
+    failure = mark_failed(request)
+    return Step(State.FAILED, dead_letter=failure.pk) if failure else Step("skipped")
 
 
 def update_slot(request_id: int) -> str:

@@ -167,11 +167,22 @@ def mark_created(request: TicketRequest, jira_key: str, how: str) -> bool:
 
 
 @transaction.atomic
-def mark_failed(request: TicketRequest) -> JobFailure:
+def mark_failed(request: TicketRequest) -> JobFailure | None:
     """Give up on a request: a job failure with every attempt (the dead letter), an audit
-    entry, a notification and the day's failure count."""
+    entry, a notification and the day's failure count. None if another worker settled the
+    request meanwhile (found its ticket, say): then there is nothing to give up."""
+    changed = TicketRequest.objects.filter(
+        pk=request.pk, state__in=[State.RESERVED, State.CREATING, State.AMBIGUOUS]
+    ).update(
+        state=State.FAILED,
+        last_error=request.last_error,
+        history=request.history,
+        attempts=request.attempts,
+        updated_at=timezone.now(),
+    )
+    if not changed:
+        return None
     request.state = State.FAILED
-    request.save(update_fields=["state", "last_error", "history", "attempts", "updated_at"])
     summary = request.fields.get("summary", "")
     failure = record_job_failure(
         task_name=CREATE_TASK,

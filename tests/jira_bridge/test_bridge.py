@@ -263,3 +263,18 @@ def test_a_wait_longer_than_the_visibility_timeout_is_refused_at_start(settings)
     settings.JIRA_COMMENT_INTERVAL = 300
     (error,) = waits_fit_the_visibility_timeout(None)
     assert error.id == "jira_bridge.E001"
+
+
+def test_a_worker_with_a_stale_view_cannot_fail_a_request_another_one_settled(make_request):
+    from jira_bridge.ledger import mark_failed
+
+    # Given a worker holding a request it saw as ambiguous, which another worker then found created
+    request_id = make_request()
+    TicketRequest.objects.filter(pk=request_id).update(state="ambiguous")
+    stale = TicketRequest.objects.get(pk=request_id)
+    TicketRequest.objects.filter(pk=request_id).update(state="created", jira_key="OPS-9")
+
+    # When the stale worker gives up, then nothing changes and no dead letter is written
+    assert mark_failed(stale) is None
+    assert TicketRequest.objects.get(pk=request_id).state == "created"
+    assert not JobFailure.objects.exists()
