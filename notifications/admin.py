@@ -87,6 +87,7 @@ class DailyStatAdmin(RecordAdmin):
         "source",
         "rule",
         "events",
+        "duplicates",
         "matched",
         "tickets",
         "failures",

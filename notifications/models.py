@@ -21,7 +21,9 @@ class Event(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     environment = models.CharField(max_length=32)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.CDC)
-    event_id = models.CharField(max_length=255, db_index=True, help_text="deterministic identity")
+    event_id = models.CharField(
+        max_length=255, unique=True, help_text="deterministic identity: a redelivery has the same one"
+    )
     database = models.CharField(max_length=64, blank=True)
     table = models.CharField(max_length=64, blank=True)
     type = models.CharField(max_length=32)
@@ -182,6 +184,7 @@ class DailyStat(models.Model):
     source = models.CharField(max_length=8, choices=Source.choices)
     rule = models.CharField(max_length=128, blank=True)
     events = models.PositiveBigIntegerField(default=0)
+    duplicates = models.PositiveBigIntegerField(default=0, help_text="exact redeliveries dropped")
     matched = models.PositiveBigIntegerField(default=0)
     tickets = models.PositiveBigIntegerField(default=0)
     failures = models.PositiveBigIntegerField(default=0)

@@ -45,4 +45,9 @@ def process_cdc_batch_task(self, batch: Any) -> dict[str, int]:
         create_ticket_task.delay(request_id)
     for request_id in result.joined_requests:
         schedule_update(request_id)
-    return {"events": result.events, "rejected": result.rejected, "tickets": len(result.new_requests)}
+    return {
+        "events": result.events,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+        "tickets": len(result.new_requests),
+    }

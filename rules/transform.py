@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from cdc_publisher.contract import PAYLOAD_VERSION
 from cdc_publisher.events import ROW_TYPES, InvalidEvent, event_identity, parse_event
@@ -31,6 +31,7 @@ class BatchResult:
     events: int = 0
     rejected: int = 0
     matched: int = 0
+    duplicates: int = 0  # exact redeliveries, dropped
     new_requests: list[int] = field(default_factory=list)  # to create
     joined_requests: list[int] = field(default_factory=list)  # existing tickets more events joined
 
@@ -53,6 +54,19 @@ def process_cdc_batch(batch: Any) -> BatchResult:
         )
         return BatchResult()
 
+    for attempt in (1, 2):
+        try:
+            return transform_batch(batch)
+        except IntegrityError:
+            # Another worker stored some of these events between our look and our insert (the
+            # same batch delivered twice at once): the second pass finds them and drops them.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic  # one transaction: the look for redeliveries and every write of the batch
+def transform_batch(batch: dict[str, Any]) -> BatchResult:
     env, origin = batch["env"], batch.get("origin", "")
     errors = [bad_line(env, origin, lineno, raw, reason) for lineno, raw, reason in batch["rejects"]]
     index, broken = load_rule_index(Source.CDC)
@@ -71,6 +85,7 @@ def process_cdc_batch(batch: Any) -> BatchResult:
     counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     counts[(env, Source.CDC, "")]["bad_input"] += len(batch["rejects"])
 
+    parsed = []
     for lineno, raw in batch["events"]:
         try:
             event = parse_event(raw)
@@ -80,7 +95,17 @@ def process_cdc_batch(batch: Any) -> BatchResult:
             continue
         if "\\u0000" in raw:
             event = without_nul(event)
-        event_id = event_identity(env, event, raw)
+        parsed.append((lineno, raw, event, event_identity(env, event, raw)))
+
+    # Exact redeliveries (a Maxwell restart replaying minutes, a batch delivered twice) are
+    # dropped here, counted, and never reach the rules again.
+    seen = set(Event.objects.filter(event_id__in=[p[3] for p in parsed]).values_list("event_id", flat=True))
+    duplicates = 0
+    for lineno, raw, event, event_id in parsed:
+        if event_id in seen:
+            duplicates += 1
+            continue
+        seen.add(event_id)
         rules = index.match(env, event) if event["type"] in ROW_TYPES else []
         record = Event(
             environment=env,
@@ -119,25 +144,32 @@ def process_cdc_batch(batch: Any) -> BatchResult:
                 draft = drafts[key] = TicketDraft(key, rule.id, rule.name, env, Source.CDC, fields)
             draft.events.append(record)
 
-    with transaction.atomic():
-        record_errors(errors)
-        record_events(events)
-        requested = request_tickets(list(drafts.values()))
-        record_audits(
-            [
-                audit_entry(
-                    AuditEntry.EVENTS_RECEIVED,
-                    f"{len(events)} events, {len(batch['rejects'])} rejected lines from {origin}",
-                    environment=env,
-                    extra={"events": len(events), "rejected": len(batch["rejects"]), "tickets": len(drafts)},
-                )
-            ]
-        )
-        bump_daily_stats(counts)
+    counts[(env, Source.CDC, "")]["duplicates"] += duplicates
+    record_errors(errors)
+    record_events(events)
+    requested = request_tickets(list(drafts.values()))
+    record_audits(
+        [
+            audit_entry(
+                AuditEntry.EVENTS_RECEIVED,
+                f"{len(events)} events, {duplicates} redelivered (dropped), "
+                f"{len(batch['rejects'])} rejected lines from {origin}",
+                environment=env,
+                extra={
+                    "events": len(events),
+                    "duplicates": duplicates,
+                    "rejected": len(batch["rejects"]),
+                    "tickets": len(drafts),
+                },
+            )
+        ]
+    )
+    bump_daily_stats(counts)
     return BatchResult(
         events=len(events),
         rejected=sum(1 for e in errors if e.kind == ErrorLog.Kind.BAD_INPUT),
         matched=sum(1 for e in events if e.outcome == Event.Outcome.MATCHED),
+        duplicates=duplicates,
         new_requests=requested.created,
         joined_requests=requested.joined,
     )

@@ -131,3 +131,25 @@ def test_the_worker_consumes_every_queue_but_the_dead_letter(broker, start_worke
     assert sorted(q["name"] for q in queues) == sorted(
         ["cdc:dev", "cdc:staging", "cdc:prod", "oss:events", "jira:create", "scheduler:oss-check"]
     )
+
+
+def test_a_maxwell_restart_that_replays_the_stream_creates_nothing_twice(broker, start_worker):
+    from jira_bridge.models import OutboxTicket
+
+    # Given the example file published once, and its tickets made
+    call_command("import_rules", str(EXAMPLES / "rules.yaml"))
+    start_worker()
+    stream = (EXAMPLES / "maxwell-prod.jsonl").read_bytes()
+    assert run_publisher("prod", stream).returncode == 0
+    wait_for(lambda: OutboxTicket.objects.count() >= len(EXPECTED), message="first pass")
+
+    # When Maxwell restarts and replays the last 300 lines
+    replay = b"\n".join(stream.splitlines()[200:]) + b"\n"
+    assert run_publisher("prod", replay).returncode == 0
+
+    # Then the redelivered events are dropped and counted, and no ticket is made twice
+    totals = DailyStat.objects.filter(environment="prod", rule="")
+    wait_for(lambda: totals.get().duplicates > 0, message="replay processed")
+    assert totals.get().duplicates == 297, "300 lines replayed, 3 of them broken"
+    assert Event.objects.count() == 495
+    assert sorted(t.fields["summary"] for t in OutboxTicket.objects.all()) == EXPECTED

@@ -63,14 +63,24 @@ def test_it_records_events_and_requests_a_ticket_per_match(example_rules):
     assert AuditEntry.objects.filter(action=AuditEntry.TICKET_REQUESTED).count() == 2
 
 
-def test_a_redelivered_batch_asks_for_no_second_ticket(example_rules):
-    payload = batch([refund(1, 10)])
-    first = process_cdc_batch(payload)
-    again = process_cdc_batch(payload)
+def test_a_redelivered_batch_is_dropped_and_counted(example_rules):
+    from notifications.models import DailyStat
 
-    assert len(first.new_requests) == 1
-    assert again.new_requests == [], "the same event must not ask for a ticket twice"
-    assert TicketRequest.objects.get().events.count() == 2, "both deliveries are recorded against it"
+    payload = batch([refund(1, 10), refund(2, 11)])
+    first = process_cdc_batch(payload)
+    again = process_cdc_batch({**payload, "events": payload["events"] + [[3, refund(3, 12)]]})
+
+    assert (len(first.new_requests), first.duplicates) == (2, 0)
+    assert (len(again.new_requests), again.duplicates) == (1, 2), "only the new event goes on"
+    assert Event.objects.count() == 3
+    assert DailyStat.objects.get(rule="").duplicates == 2
+    received = AuditEntry.objects.filter(action=AuditEntry.EVENTS_RECEIVED).latest("id")
+    assert received.summary.startswith("1 events, 2 redelivered (dropped)")
+
+
+def test_the_same_event_twice_in_one_batch_is_kept_once(example_rules):
+    result = process_cdc_batch(batch([refund(1, 10), refund(1, 10)]))
+    assert (result.events, result.duplicates, len(result.new_requests)) == (1, 1, 1)
 
 
 def test_a_template_that_fails_is_recorded_and_the_other_rules_go_on(example_rules):
