@@ -4,6 +4,7 @@ import os
 import select
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
@@ -12,11 +13,13 @@ from celery import Celery
 
 from cdc_publisher.contract import BATCH_TASK, PAYLOAD_VERSION, Batch, cdc_queue
 from cdc_publisher.events import InvalidEvent, parse_event, raw_text
+from cdc_publisher.spool import Spool
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_FLUSH_INTERVAL = 0.5  # seconds: a partial batch waits no longer than this when input idles
-# Wait for the broker rather than drop anything: retry forever, backing off to 5 s.
-SEND_RETRY_POLICY = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 5}
+# A send gives up quickly when the broker is unreachable: the batch goes to the spool instead.
+SEND_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+SPOOL_FULL_WAIT = 1.0  # seconds between tries to drain a full spool, input unread meanwhile
 
 Sender = Callable[[Batch], None]
 
@@ -28,12 +31,14 @@ class Stats:
     rejected: int = 0
     blank: int = 0
     batches: int = 0
+    spooled: int = 0  # batches still waiting in the spool
 
     def summary(self) -> str:
         blank = f", {self.blank} blank skipped" if self.blank else ""
+        spooled = f", {self.spooled} batches waiting in the spool" if self.spooled else ""
         return (
             f"read {self.read} lines: {self.published} events published in {self.batches} "
-            f"batches, {self.rejected} rejected{blank}"
+            f"batches, {self.rejected} rejected{blank}{spooled}"
         )
 
 
@@ -41,7 +46,10 @@ class Publisher:
     """Collects lines into batches and hands each full batch to ``send``.
 
     Valid lines travel as raw text (the hub re-parses them with the same parser); invalid ones
-    travel as rejects with line number and reason, and are reported on ``errors``.
+    travel as rejects with line number and reason, and are reported on ``errors``. With a
+    ``spool``, a batch the broker does not take waits on disk, and batches leave in order: while
+    the spool holds any, new ones queue behind them. A full spool stops the caller (and so the
+    reading of input) until the broker takes batches again.
     """
 
     def __init__(
@@ -53,6 +61,7 @@ class Publisher:
         origin: str = "",
         batch_size: int = DEFAULT_BATCH_SIZE,
         errors: TextIO | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.env = env
         self.send = send
@@ -60,7 +69,9 @@ class Publisher:
         self.origin = origin or f"{socket.gethostname()}:stdin"
         self.batch_size = batch_size
         self.errors = errors or sys.stderr
+        self.spool = spool
         self.stats = Stats()
+        self._broker_down = False
         self._events: list[tuple[int, str]] = []
         self._rejects: list[tuple[int, str, str]] = []
 
@@ -91,17 +102,82 @@ class Publisher:
             "events": self._events,
             "rejects": self._rejects,
         }
-        self.send(batch)
-        self.stats.published += len(self._events)
-        self.stats.batches += 1
         self._events, self._rejects = [], []
+        if self.spool is None:
+            self.send(batch)
+            self.sent(batch)
+            return
+        try:
+            if not self.drain() or not self.try_send(batch):
+                self.keep(batch)
+        except BaseException:
+            # Stopped (SIGTERM) mid-delivery: keep the batch even past the spool's bound. If it
+            # had in fact gone out, the hub drops the second copy.
+            self.spool.append(batch, force=True)
+            raise
+
+    def sent(self, batch: Batch) -> None:
+        self.stats.published += len(batch["events"])
+        self.stats.batches += 1
+
+    def try_send(self, batch: Batch) -> bool:
+        try:
+            self.send(batch)
+        except Exception as exc:  # noqa: BLE001 - whatever the broker's client raises, the batch is kept
+            if not self._broker_down:
+                reason = f"{type(exc).__name__}: {exc}"
+                self.say(f"broker unreachable ({reason}); keeping batches in {self.spool.directory}")
+            self._broker_down = True
+            return False
+        if self._broker_down:
+            self.say("broker reachable again; sending what the spool holds")
+        self._broker_down = False
+        self.sent(batch)
+        return True
+
+    def drain(self) -> bool:
+        """Send what the spool holds, oldest first; True when it is empty."""
+        while (oldest := self.spool.peek()) is not None:
+            batch, length = oldest
+            if not self.try_send(batch):
+                return False
+            self.spool.pop(length)
+        return True
+
+    def keep(self, batch: Batch) -> None:
+        """Put a batch in the spool; while it is full, wait for the broker (back-pressure)."""
+        waiting = False
+        while not self.spool.append(batch):
+            if not waiting:
+                self.say(f"spool full ({self.spool.size} bytes): not reading input until the broker is back")
+                waiting = True
+            time.sleep(SPOOL_FULL_WAIT)
+            self.drain()
+
+    def idle(self) -> None:
+        """Input is quiet: send the partial batch, and try the spool again."""
+        self.flush()
+        if self.spool is not None and self.spool.pending():
+            self.drain()
+
+    def spooled_batches(self) -> int:
+        if self.spool is None or not self.spool.pending():
+            return 0
+        with self.spool.data_path.open("rb") as f:
+            f.seek(self.spool.offset)
+            return sum(1 for _ in f)
+
+    def say(self, message: str) -> None:
+        print(f"cdc_publisher: {message}", file=self.errors, flush=True)
 
 
 def celery_sender(broker_url: str, env: str) -> Sender:
-    """A Sender that publishes each batch as one ``cdc.process_batch`` message on ``cdc:<env>``,
-    waiting (not dropping) while the broker is unreachable."""
+    """A Sender that publishes each batch as one ``cdc.process_batch`` message on ``cdc:<env>``.
+    It raises soon when the broker is unreachable (the Publisher then spools the batch)."""
     app = Celery("cdc_publisher", broker=broker_url)
     app.conf.broker_connection_retry_on_startup = True
+    app.conf.broker_connection_timeout = 5
+    app.conf.broker_transport_options = {"socket_connect_timeout": 5, "socket_timeout": 10}
     queue = cdc_queue(env)
 
     def send(batch: Batch) -> None:

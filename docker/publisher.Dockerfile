@@ -39,10 +39,13 @@ RUN pip install --no-cache-dir -r /opt/hub/requirements/publisher.txt
 COPY cdc_publisher/ /opt/hub/cdc_publisher/
 COPY docker/run-publisher.sh /usr/local/bin/run-publisher
 RUN chmod 0755 /usr/local/bin/run-publisher \
- && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin hubpub
+ && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin hubpub \
+ && mkdir -p /var/lib/cdc_publisher && chown hubpub /var/lib/cdc_publisher
 
-# Maxwell keeps its binlog position in the MySQL `maxwell` schema, so nothing here writes to disk
-# but a named pipe under /tmp.
+# Maxwell keeps its binlog position in the MySQL `maxwell` schema. The publisher writes only its
+# spool (CDC_SPOOL_DIR, a volume: batches waiting while the hub's Redis is unreachable) and a
+# named pipe under /tmp.
+ENV CDC_SPOOL_DIR=/var/lib/cdc_publisher
 USER hubpub
 WORKDIR /opt/hub
 

@@ -8,7 +8,7 @@
 # - if the publisher dies, Maxwell is stopped at once. Left running, it would go on printing into a
 #   pipe nobody reads (Java's System.out ignores write errors) while advancing its binlog position
 #   in MySQL, and those changes would never reach the hub.
-# The publisher itself waits (does not drop) while the hub's Redis is unreachable.
+# While the hub's Redis is unreachable the publisher keeps batches in its spool (CDC_SPOOL_DIR).
 #
 # Environment: HUB_ENV, CELERY_BROKER_URL (read by cdc_publisher), MYSQL_HOST, MYSQL_PORT,
 # MYSQL_USER, MYSQL_PASSWORD, and MAXWELL_OPTIONS (extra Maxwell flags, split on spaces).

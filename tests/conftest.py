@@ -2,6 +2,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,6 +108,16 @@ def start_worker(start_process):
     return start
 
 
+def publisher_env(**env: str) -> dict[str, str]:
+    """Environment for a publisher process: the tests' broker and a spool of its own."""
+    return {
+        **os.environ,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CDC_SPOOL_DIR": tempfile.mkdtemp(prefix="cdc-spool-"),
+        **env,
+    }
+
+
 def run_publisher(env_name: str, stdin: bytes, *args: str, **env: str) -> subprocess.CompletedProcess:
     """Run ``python -m cdc_publisher`` as operators do, against the tests' broker."""
     return subprocess.run(
@@ -114,6 +125,6 @@ def run_publisher(env_name: str, stdin: bytes, *args: str, **env: str) -> subpro
         input=stdin,
         capture_output=True,
         cwd=ROOT,
-        env={**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, **env},
+        env=publisher_env(**env),
         timeout=120,
     )

@@ -1,15 +1,12 @@
 import base64
 import json
-import os
 import signal
 import subprocess
 import sys
 
-from django.conf import settings
-
 from cdc_publisher.contract import BATCH_TASK
 from cdc_publisher.publisher import Publisher
-from tests.conftest import FIXTURES, ROOT, run_publisher, wait_for
+from tests.conftest import FIXTURES, ROOT, publisher_env, run_publisher, wait_for
 
 
 def broker_batches(broker, queue: str = "cdc:prod") -> list[dict]:
@@ -84,7 +81,7 @@ def test_a_partial_batch_is_sent_while_input_stays_open(broker):
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-        env={**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL},
+        env=publisher_env(),
     )
     try:
         # When two lines arrive and nothing more
@@ -123,7 +120,7 @@ runpy.run_module("cdc_publisher", run_name="__main__")
 def test_the_publisher_works_where_neither_django_nor_the_hub_is_installed(broker):
     # Given an interpreter in which Django, psycopg and the hub's apps cannot be imported
     command = [sys.executable, "-c", WITHOUT_THE_HUB]
-    env = {**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+    env = publisher_env()
 
     # When it publishes two lines
     lines = (FIXTURES / "maxwell" / "update.jsonl").read_bytes()
