@@ -1,11 +1,16 @@
-"""``python -m cdc_publisher --env ENV``: Maxwell JSON lines on stdin to the hub's ``cdc:ENV``."""
+"""``python -m cdc_publisher --env ENV``: Maxwell JSON lines on stdin to the hub's ``cdc:ENV``;
+with ``--source binlog --mysql-url URL``, the binlog read directly (``--output maxwell-json``
+prints Maxwell's lines instead of publishing them)."""
 
 import argparse
 import os
 import signal
+import socket
 import sys
+import zlib
 from pathlib import Path
 
+from cdc_publisher.binlog import BinlogSource, Checkpoint, Progress
 from cdc_publisher.publisher import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
@@ -22,7 +27,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Publish an environment's MySQL change events (Maxwell JSON on stdin) to the hub.",
     )
     parser.add_argument("--env", required=True, help="environment name, one of HUB_ENVIRONMENTS")
-    parser.add_argument("--source", choices=["maxwell"], default="maxwell")
+    parser.add_argument("--source", choices=["maxwell", "binlog"], default="maxwell")
+    parser.add_argument("--mysql-url", help="with --source binlog: mysql://USER:PASS@HOST:PORT/")
+    parser.add_argument(
+        "--server-id",
+        type=int,
+        default=int(os.environ.get("CDC_SERVER_ID", 0)) or None,
+        help="with --source binlog: the replica id to use, unique among the server's replicas "
+        "(default: CDC_SERVER_ID, else derived from the host name and environment)",
+    )
+    parser.add_argument(
+        "--checkpoint", help="with --source binlog: the position file (default: in the spool directory)"
+    )
+    parser.add_argument(
+        "--output",
+        choices=["publish", "maxwell-json"],
+        default="publish",
+        help="with --source binlog: publish (default), or print Maxwell JSON lines on stdout",
+    )
     parser.add_argument(
         "--broker-url",
         default=os.environ.get("CELERY_BROKER_URL")
@@ -59,21 +81,55 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
+    if args.source == "binlog" and not args.mysql_url:
+        print(
+            "cdc_publisher: --source binlog needs --mysql-url mysql://USER:PASS@HOST:PORT/", file=sys.stderr
+        )
+        return 2
     spool_dir = Path(args.spool_dir or Path.home() / ".local/state/cdc_publisher" / args.env)
-    publisher = Publisher(
-        args.env,
-        celery_sender(args.broker_url, args.env),
-        batch_size=args.batch_size,
-        spool=Spool(spool_dir, args.spool_max_bytes),
-    )
-    # SIGTERM ends the read loop like end of input: what was read is delivered or spooled.
+    # SIGTERM ends the reading like end of input: what was read is delivered or spooled.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.source == "binlog":
+        checkpoint = Checkpoint(
+            Path(args.checkpoint) if args.checkpoint else spool_dir / "binlog-checkpoint.json"
+        )
+        server_id = (
+            args.server_id or 10_000 + zlib.crc32(f"{socket.gethostname()}:{args.env}".encode()) % 100_000
+        )
+        try:
+            source = BinlogSource(args.mysql_url, server_id=server_id, start=checkpoint.load())
+        except ValueError as exc:
+            print(f"cdc_publisher: {exc}", file=sys.stderr)
+            return 2
+        if args.output == "maxwell-json":
+            try:
+                print_lines(source, checkpoint, sys.stdout.buffer)
+            except BrokenPipeError:
+                # Whoever read our stdout is gone; what it did not get stays behind the checkpoint.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                print("cdc_publisher: stdout closed; stopping", file=sys.stderr)
+                return 1
+            return 0
+
+    # Lines from stdin wait in the spool when the broker is down (Maxwell has moved on); the
+    # binlog keeps its own history, so its reading waits instead and the checkpoint holds.
+    spool = Spool(spool_dir, args.spool_max_bytes) if args.source == "maxwell" else None
+    publisher = Publisher(
+        args.env, celery_sender(args.broker_url, args.env), batch_size=args.batch_size, spool=spool
+    )
     try:
         publisher.drain()  # what an earlier run left in the spool goes first
-        for lineno, raw in enumerate(
-            read_lines(sys.stdin.buffer, publisher.idle, args.flush_interval), start=1
-        ):
-            publisher.feed(lineno, raw)
+        if args.source == "binlog":
+            publisher.source, publisher.origin = (
+                "binlog",
+                f"{source.settings['host']}:{source.settings['port']} binlog",
+            )
+            publish_lines(source, checkpoint, publisher)
+        else:
+            for lineno, raw in enumerate(
+                read_lines(sys.stdin.buffer, publisher.idle, args.flush_interval), start=1
+            ):
+                publisher.feed(lineno, raw)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the last flush
         publisher.flush()
@@ -81,6 +137,38 @@ def main(argv: list[str] | None = None) -> int:
         publisher.stats.spooled = publisher.spooled_batches()
         print(f"cdc_publisher: {publisher.stats.summary()}", file=sys.stderr, flush=True)
     return 0
+
+
+def publish_lines(source: BinlogSource, checkpoint: Checkpoint, publisher: Publisher) -> None:
+    """Binlog lines into the publisher; the checkpoint moves to the last transaction handed over
+    whole, each time a batch is with the broker or in the spool."""
+    progress = Progress()
+    publisher.on_delivered = lambda: progress.complete and checkpoint.save(progress.complete)
+    lineno = 0
+    for line, end in source.lines():
+        if line is None:  # the server is quiet: everything fed so far is whole
+            progress.quiet()
+            publisher.idle()
+            continue
+        progress.line(end)
+        lineno += 1
+        publisher.feed(lineno, line)
+
+
+def print_lines(source: BinlogSource, checkpoint: Checkpoint, out) -> None:
+    """Stand in for Maxwell: one JSON line per event on stdout, the checkpoint saved once a
+    transaction's lines are flushed."""
+    progress = Progress()
+    for line, end in source.lines():
+        if line is None:
+            progress.quiet()
+        else:
+            progress.line(end)
+        if progress.complete and progress.complete != checkpoint.last:
+            out.flush()
+            checkpoint.save(progress.complete)
+        if line is not None:
+            out.write(line + b"\n")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class Publisher:
     travel as rejects with line number and reason, and are reported on ``errors``. With a
     ``spool``, a batch the broker does not take waits on disk, and batches leave in order: while
     the spool holds any, new ones queue behind them. A full spool stops the caller (and so the
-    reading of input) until the broker takes batches again.
+    reading of input) until the broker takes batches again. Without one, the caller waits.
     """
 
     def __init__(
@@ -62,6 +62,7 @@ class Publisher:
         batch_size: int = DEFAULT_BATCH_SIZE,
         errors: TextIO | None = None,
         spool: Spool | None = None,
+        on_delivered: Callable[[], None] | None = None,
     ) -> None:
         self.env = env
         self.send = send
@@ -70,6 +71,7 @@ class Publisher:
         self.batch_size = batch_size
         self.errors = errors or sys.stderr
         self.spool = spool
+        self.on_delivered = on_delivered  # called once a batch is with the broker or in the spool
         self.stats = Stats()
         self._broker_down = False
         self._events: list[tuple[int, str]] = []
@@ -104,17 +106,22 @@ class Publisher:
         }
         self._events, self._rejects = [], []
         if self.spool is None:
-            self.send(batch)
-            self.sent(batch)
-            return
-        try:
-            if not self.drain() or not self.try_send(batch):
-                self.keep(batch)
-        except BaseException:
-            # Stopped (SIGTERM) mid-delivery: keep the batch even past the spool's bound. If it
-            # had in fact gone out, the hub drops the second copy.
-            self.spool.append(batch, force=True)
-            raise
+            # No spool (the binlog source, whose checkpoint must wait for the broker): wait.
+            delay = 0.2
+            while not self.try_send(batch):
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        else:
+            try:
+                if not self.drain() or not self.try_send(batch):
+                    self.keep(batch)
+            except BaseException:
+                # Stopped (SIGTERM) mid-delivery: keep the batch even past the spool's bound. If
+                # it had in fact gone out, the hub drops the second copy.
+                self.spool.append(batch, force=True)
+                raise
+        if self.on_delivered:
+            self.on_delivered()
 
     def sent(self, batch: Batch) -> None:
         self.stats.published += len(batch["events"])
@@ -126,7 +133,8 @@ class Publisher:
         except Exception as exc:  # noqa: BLE001 - whatever the broker's client raises, the batch is kept
             if not self._broker_down:
                 reason = f"{type(exc).__name__}: {exc}"
-                self.say(f"broker unreachable ({reason}); keeping batches in {self.spool.directory}")
+                then = f"keeping batches in {self.spool.directory}" if self.spool else "waiting for it"
+                self.say(f"broker unreachable ({reason}); {then}")
             self._broker_down = True
             return False
         if self._broker_down:
@@ -137,6 +145,8 @@ class Publisher:
 
     def drain(self) -> bool:
         """Send what the spool holds, oldest first; True when it is empty."""
+        if self.spool is None:
+            return True
         while (oldest := self.spool.peek()) is not None:
             batch, length = oldest
             if not self.try_send(batch):
