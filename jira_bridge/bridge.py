@@ -12,7 +12,7 @@ from functools import cache
 
 import redis
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from jira_bridge.breaker import CircuitBreaker
@@ -304,15 +304,32 @@ def record_breaker_change(previous: str, state: str) -> None:
 
 
 def comment_body(request: TicketRequest, events: int) -> str:
+    """The digest: how many events joined, over what time, a sample of their primary keys, and
+    where the full list is."""
     new = events - request.commented_events
-    recent = list(request.events.order_by("-id")[:10])
-    sample = ", ".join(f"#{e.pk} ({e.type} {e.database}.{e.table})" for e in recent)
+    span = request.events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    recent = request.events.order_by("-id").values_list("payload", flat=True)[:10]
+    sample = ", ".join(str(primary_key(payload)) for payload in recent)
     base = settings.HUB_BASE_URL.rstrip("/")
     link = f"{base}/admin/notifications/event/?ticket_requests__id__exact={request.pk}"
-    return (
-        f"{new} more events joined this ticket (rule {request.rule_name}, {events} in all).\n"
-        f"Latest: {sample}\nAll of them in the hub: {link}"
+    when = (
+        f"first {span['first']:%Y-%m-%d %H:%M:%S}, last {span['last']:%Y-%m-%d %H:%M:%S} UTC"
+        if span["first"]
+        else ""
     )
+    return (
+        f"{new} more events joined this ticket (rule {request.rule_name}): {events} in all, {when}.\n"
+        f"Latest primary keys: {sample}\nAll of them in the hub: {link}"
+    )
+
+
+def primary_key(payload: dict) -> object:
+    """An event's primary key as Maxwell gives it (output_primary_key), else its data's id."""
+    key = payload.get("primary_key")
+    if isinstance(key, list):
+        return key[0] if len(key) == 1 else tuple(key)
+    data = payload.get("data") or {}
+    return data.get("id", "?")
 
 
 @cache

@@ -1,13 +1,15 @@
 """The idempotency ledger: ticket requests recorded once per key, and the transitions that end
 an attempt (created, failed) with everything they record. Plain functions over the database."""
 
+import datetime as dt
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -38,6 +40,18 @@ class TicketDraft:
     source: str
     fields: dict[str, Any]
     events: list[Event] = field(default_factory=list)
+    group_key: str = ""
+    window_ends_at: dt.datetime | None = None
+
+
+@dataclass
+class GroupedMatch:
+    """An event matched by a grouped rule: which ticket of its group it joins is decided by
+    group_drafts, against the group's open window."""
+
+    draft: TicketDraft  # the ticket this event would open, were it the group's first
+    at: dt.datetime  # when the event happened
+    window: int | None  # seconds; None: the group's ticket never closes
 
 
 @dataclass
@@ -64,6 +78,8 @@ def request_tickets(drafts: list[TicketDraft]) -> Requested:
                 environment=d.environment,
                 source=d.source,
                 fields=with_marker(d.fields, d.key),
+                group_key=d.group_key,
+                window_ends_at=d.window_ends_at,
             )
             for d in fresh
         ],
@@ -103,6 +119,40 @@ def distinct_events_of(request_ref) -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(count), 0)
+
+
+def group_drafts(matches: list[GroupedMatch]) -> list[TicketDraft]:
+    """Drafts for grouped matches: an event joins its group's ticket while that ticket's window
+    (from its first event) is open, else opens the next one. Groups are locked for the rest of
+    the transaction, so two workers never open two tickets for one window. Call inside the
+    transaction that stores the events."""
+    if not matches:
+        return []
+    keys = sorted({m.draft.group_key for m in matches})
+    with connection.cursor() as cursor:
+        for key in keys:  # in one order everywhere: no deadlocks between workers
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+    open_windows: dict[str, TicketDraft] = {}
+    for request in TicketRequest.objects.filter(group_key__in=keys).order_by("created_at", "id"):
+        open_windows[request.group_key] = TicketDraft(  # the group's latest ticket
+            request.key, request.rule_id, request.rule_name, request.environment, request.source,
+            request.fields, group_key=request.group_key, window_ends_at=request.window_ends_at,
+        )  # fmt: skip
+    drafts: dict[str, TicketDraft] = {}
+    for match in sorted(matches, key=lambda m: m.at):
+        current = open_windows.get(match.draft.group_key)
+        if current is None or (current.window_ends_at is not None and match.at >= current.window_ends_at):
+            current = match.draft
+            current.key = digest_key(current.group_key, match.at)
+            current.window_ends_at = match.at + dt.timedelta(seconds=match.window) if match.window else None
+            open_windows[current.group_key] = current
+        draft = drafts.setdefault(current.key, current)
+        draft.events += match.draft.events if draft is not match.draft else []
+    return list(drafts.values())
+
+
+def digest_key(group_key: str, opened_at: dt.datetime) -> str:
+    return hashlib.sha256(f"{group_key}|{opened_at.isoformat()}".encode()).hexdigest()[:40]
 
 
 def with_marker(fields: dict[str, Any], key: str) -> dict[str, Any]:

@@ -21,7 +21,13 @@ class TicketRequest(models.Model):
         FAILED = "failed", "failed"
         AMBIGUOUS = "ambiguous", "ambiguous"
 
-    key = models.CharField(max_length=64, unique=True, help_text="rule + event (or group) identity")
+    key = models.CharField(max_length=64, unique=True, help_text="rule + event (or group + window) identity")
+    group_key = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="grouped rules: the group"
+    )
+    window_ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="grouped rules: events until then join"
+    )
     rule = models.ForeignKey("rules.Rule", null=True, blank=True, on_delete=models.SET_NULL)
     rule_name = models.CharField(max_length=128)
     environment = models.CharField(max_length=32)

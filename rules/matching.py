@@ -80,18 +80,21 @@ class CompiledRule:
             fields["priority"] = {"name": self.priority}
         return fields
 
-    def request_key(self, env: str, event: dict[str, Any], event_id: str) -> str:
-        """The ticket request an event belongs to: its own, or its group's in the current window."""
+    def event_key(self, event_id: str) -> str:
+        """The ledger key of an ungrouped rule's ticket for one event."""
+        return digest(f"{self.name}|event|{event_id}")
+
+    def group_key(self, env: str, event: dict[str, Any]) -> str | None:
+        """The group an event belongs to under a grouped rule (None for an ungrouped one). Which
+        ticket of the group it joins depends on the window, decided in the ledger."""
         if not self.group_by:
-            identity = f"{self.name}|event|{event_id}"
-        else:
-            values = [group_value(name, env, event) for name in self.group_by]
-            window = ""
-            if self.group_window:
-                ts = event.get("ts")
-                window = str(int(ts) // self.group_window) if isinstance(ts, int | float) else ""
-            identity = f"{self.name}|group|{values!r}|{window}"
-        return hashlib.sha256(identity.encode()).hexdigest()[:40]
+            return None
+        values = [group_value(name, env, event) for name in self.group_by]
+        return digest(f"{self.name}|group|{values!r}")
+
+
+def digest(identity: str) -> str:
+    return hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
 def group_value(name: str, env: str, event: dict[str, Any]) -> Any:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from cdc_publisher.contract import PAYLOAD_VERSION
 from cdc_publisher.events import ROW_TYPES, InvalidEvent, event_identity, parse_event
-from jira_bridge.ledger import TicketDraft, request_tickets
+from jira_bridge.ledger import GroupedMatch, TicketDraft, group_drafts, request_tickets
 from notifications.models import AuditEntry, ErrorLog, Event, Source
 from notifications.records import (
     audit_entry,
@@ -82,6 +82,7 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
     ]
     events: list[Event] = []
     drafts: dict[str, TicketDraft] = {}
+    grouped: list[GroupedMatch] = []
     counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     counts[(env, Source.CDC, "")]["bad_input"] += len(batch["rejects"])
 
@@ -138,16 +139,21 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
                     )
                 )
                 continue
-            key = rule.request_key(env, event, event_id)
-            draft = drafts.get(key)
-            if draft is None:
-                draft = drafts[key] = TicketDraft(key, rule.id, rule.name, env, Source.CDC, fields)
-            draft.events.append(record)
+            draft = TicketDraft("", rule.id, rule.name, env, Source.CDC, fields, events=[record])
+            group = rule.group_key(env, event)
+            if group:
+                draft.group_key = group
+                grouped.append(
+                    GroupedMatch(draft, record.occurred_at or record.received_at, rule.group_window)
+                )
+            else:
+                draft.key = rule.event_key(event_id)
+                drafts.setdefault(draft.key, draft)
 
     counts[(env, Source.CDC, "")]["duplicates"] += duplicates
     record_errors(errors)
     record_events(events)
-    requested = request_tickets(list(drafts.values()))
+    requested = request_tickets([*drafts.values(), *group_drafts(grouped)])
     record_audits(
         [
             audit_entry(
@@ -159,7 +165,7 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
                     "events": len(events),
                     "duplicates": duplicates,
                     "rejected": len(batch["rejects"]),
-                    "tickets": len(drafts),
+                    "tickets": len(requested.created),
                 },
             )
         ]

@@ -81,3 +81,8 @@ def test_the_seven_queues_are_declared_and_routed():
 def test_the_admin_links_flower(admin_client, settings):
     settings.FLOWER_URL = "http://flower.internal:5555/"
     assert '<a href="http://flower.internal:5555/">Flower</a>' in admin_client.get("/admin/").content.decode()
+
+
+def test_the_link_in_digest_comments_lists_a_tickets_events(admin_client):
+    response = admin_client.get("/admin/notifications/event/?ticket_requests__id__exact=1")
+    assert response.status_code == 200, "the admin must allow the lookup the ticket comments link to"

@@ -207,15 +207,19 @@ def test_more_events_on_a_ticket_become_one_comment_per_interval(
     bridge.update(request_id)
     request = TicketRequest.objects.get()
 
+    keys = iter(range(100, 200))
+
     def join(n: int) -> None:
-        for i in range(n):
+        for _ in range(n):
+            key = next(keys)
             event = Event.objects.create(
                 environment="prod",
-                event_id=f"e{time.monotonic()}-{i}",
+                event_id=f"e{key}",
                 type="update",
                 database="shop",
                 table="orders",
-                payload={},
+                occurred_at=timezone.make_aware(timezone.datetime(2026, 11, 21, 10, key - 100)),
+                payload={"primary_key": [key]},
                 outcome="matched",
             )
             request.events.add(event)
@@ -226,7 +230,13 @@ def test_more_events_on_a_ticket_become_one_comment_per_interval(
     held = bridge.update(request_id)
 
     assert len(fake_jira.comments["OPS-1"]) == 1, "at most one comment per interval"
-    assert fake_jira.comments["OPS-1"][0].startswith("3 more events joined this ticket")
+    digest = fake_jira.comments["OPS-1"][0]
+    assert digest.startswith(
+        "3 more events joined this ticket (rule prod-refunds): 3 in all, "
+        "first 2026-11-21 10:00:00, last 2026-11-21 10:02:00 UTC."
+    ), digest
+    assert "Latest primary keys: 102, 101, 100" in digest
+    assert f"/admin/notifications/event/?ticket_requests__id__exact={request_id}" in digest
     assert 0 < held.retry_in <= 60, "the next comment waits for the interval"
     assert not claim_update_slot(bridge.redis, request_id), "one waiting update per ticket, not one per batch"
 

@@ -106,13 +106,15 @@ def test_values_are_not_html_escaped():
     assert compile_rule(rule()).render("prod", event, "id")["summary"] == "Order 7 <b>R&D</b> in prod"
 
 
-def test_ungrouped_requests_are_per_event_and_grouped_ones_per_group_and_window():
+def test_ungrouped_tickets_are_per_event_and_grouped_ones_per_group():
     single = compile_rule(rule())
-    assert single.request_key("prod", UPDATE, "a") != single.request_key("prod", UPDATE, "b")
+    assert single.group_key("prod", UPDATE) is None
+    assert single.event_key("a") != single.event_key("b")
 
     grouped = compile_rule(rule(group_by=["env", "table"], group_window="10m"))
-    later = {**UPDATE, "ts": UPDATE["ts"] + 30, "data": {"id": 8}}
-    next_window = {**UPDATE, "ts": UPDATE["ts"] + 600}
-    assert grouped.request_key("prod", UPDATE, "a") == grouped.request_key("prod", later, "b")
-    assert grouped.request_key("prod", UPDATE, "a") != grouped.request_key("prod", next_window, "c")
-    assert grouped.request_key("prod", UPDATE, "a") != grouped.request_key("dev", UPDATE, "a")
+    other_row = {**UPDATE, "ts": UPDATE["ts"] + 3000, "data": {"id": 8}}
+    assert grouped.group_key("prod", UPDATE) == grouped.group_key("prod", other_row), (
+        "the window is not the key"
+    )
+    assert grouped.group_key("prod", UPDATE) != grouped.group_key("dev", UPDATE)
+    assert grouped.group_key("prod", UPDATE) != grouped.group_key("prod", {**UPDATE, "table": "customers"})

@@ -152,3 +152,46 @@ def test_a_batch_that_fails_unexpectedly_is_kept_whole_as_a_job_failure(example_
     failure = JobFailure.objects.get()
     assert failure.payload == {"batch": payload}
     assert "notifications_event" in failure.last_error
+
+
+def inventory(sku: int, ts: int, xid: int) -> str:
+    return json.dumps(
+        {
+            "database": "shop",
+            "table": "inventory",
+            "type": "update",
+            "ts": ts,
+            "xid": xid,
+            "primary_key": [sku],
+            "data": {"sku": f"SKU-{sku}", "qty": 1},
+            "old": {"qty": 2},
+        }
+    )
+
+
+def test_a_digest_window_opens_with_its_first_event_and_later_ones_join_it(example_rules):
+    # Given the example's inventory-churn rule: group by env, database, table; 10 minute window
+    start = 1763700300  # not on a 10-minute boundary: the window starts with the first event
+
+    # When updates come over 15 minutes, in three batches
+    first = process_cdc_batch(batch([inventory(i, start + i, i) for i in range(1, 6)]))
+    second = process_cdc_batch(batch([inventory(i, start + 500 + i, 100 + i) for i in range(1, 4)]))
+    third = process_cdc_batch(batch([inventory(i, start + 900 + i, 200 + i) for i in range(1, 3)]))
+
+    # Then the first opens a ticket, the second joins it (inside 10 minutes of the first event),
+    # and the third, past the window, opens the next one
+    requests = list(TicketRequest.objects.filter(rule_name="inventory-churn").order_by("id"))
+    assert (len(first.new_requests), len(second.new_requests), len(third.new_requests)) == (1, 0, 1)
+    assert second.joined_requests == [requests[0].pk]
+    assert [r.events.count() for r in requests] == [8, 2]
+    assert requests[0].window_ends_at.timestamp() == start + 1 + 600
+
+
+def test_one_batch_spanning_two_windows_opens_two_tickets(example_rules):
+    start = 1763700300
+    result = process_cdc_batch(
+        batch([inventory(1, start, 1), inventory(2, start + 700, 2), inventory(3, start + 10, 3)])
+    )
+    assert len(result.new_requests) == 2
+    counts = sorted(r.events.count() for r in TicketRequest.objects.filter(rule_name="inventory-churn"))
+    assert counts == [1, 2]
