@@ -89,6 +89,7 @@ class DailyStatAdmin(RecordAdmin):
         "events",
         "duplicates",
         "matched",
+        "silenced",
         "tickets",
         "failures",
         "bad_input",

@@ -16,6 +16,7 @@ class Event(models.Model):
     class Outcome(models.TextChoices):
         MATCHED = "matched", "matched a rule"
         UNMATCHED = "unmatched", "no rule matched"
+        SILENCED = "silenced", "matched, but silenced"
         RECORDED = "recorded", "recorded only (DDL, bootstrap control)"
 
     received_at = models.DateTimeField(default=timezone.now)
@@ -186,6 +187,7 @@ class DailyStat(models.Model):
     events = models.PositiveBigIntegerField(default=0)
     duplicates = models.PositiveBigIntegerField(default=0, help_text="exact redeliveries dropped")
     matched = models.PositiveBigIntegerField(default=0)
+    silenced = models.PositiveBigIntegerField(default=0, help_text="matches held back by a silence")
     tickets = models.PositiveBigIntegerField(default=0)
     failures = models.PositiveBigIntegerField(default=0)
     bad_input = models.PositiveBigIntegerField(default=0)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
 
-STAT_FIELDS = ("events", "duplicates", "matched", "tickets", "failures", "bad_input")
+STAT_FIELDS = ("events", "duplicates", "matched", "silenced", "tickets", "failures", "bad_input")
 StatKey = tuple[str, str, str]  # environment, source, rule ('' when no rule)
 
 

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from rules.models import Rule
+from rules.models import Rule, Silence
 from rules.rulefile import RuleError, validate_rule
 
 
@@ -48,3 +48,32 @@ class RuleAdmin(admin.ModelAdmin):
         ("Ticket", {"fields": ("project", "issue_type", "summary", "description", "labels", "priority")}),
         ("Grouping and redaction", {"fields": ("group_by", "group_window", "redact")}),
     )
+
+
+@admin.register(Silence)
+class SilenceAdmin(admin.ModelAdmin):
+    list_display = (
+        "reason",
+        "rule",
+        "environment",
+        "database",
+        "table",
+        "until",
+        "window",
+        "enabled",
+        "silenced_events",
+    )
+    list_filter = ("enabled", "environment", "rule")
+    search_fields = ("reason", "database", "table")
+    readonly_fields = ("silenced_events", "created_by", "created_at")
+
+    @admin.display(description="recurring window (UTC)")
+    def window(self, obj: Silence) -> str:
+        if obj.starts is None:
+            return ""
+        return f"{obj.weekdays or 'every day'} {obj.starts:%H:%M}-{obj.ends:%H:%M}"
+
+    def save_model(self, request, obj: Silence, form, change) -> None:
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)

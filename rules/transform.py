@@ -24,6 +24,7 @@ from notifications.records import (
 )
 from rules.matching import load_rule_index
 from rules.render import TemplateFailure
+from rules.silences import Silencer
 
 
 @dataclass
@@ -81,6 +82,7 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
         for rule, exc in broken
     ]
     events: list[Event] = []
+    silencer = Silencer.load()
     drafts: dict[str, TicketDraft] = {}
     grouped: list[GroupedMatch] = []
     counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
@@ -122,8 +124,13 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
         )
         events.append(record)
         counts[(env, Source.CDC, "")]["events"] += 1
+        held = 0
         for rule in rules:
             counts[(env, Source.CDC, rule.name)]["matched"] += 1
+            if silencer.find(rule.id, env, record):
+                counts[(env, Source.CDC, rule.name)]["silenced"] += 1
+                held += 1
+                continue
             try:
                 fields = rule.render(env, event, event_id)
             except TemplateFailure as exc:
@@ -149,10 +156,13 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
             else:
                 draft.key = rule.event_key(event_id)
                 drafts.setdefault(draft.key, draft)
+        if rules and held == len(rules):
+            record.outcome = Event.Outcome.SILENCED
 
     counts[(env, Source.CDC, "")]["duplicates"] += duplicates
     record_errors(errors)
     record_events(events)
+    silencer.save_counts()
     requested = request_tickets([*drafts.values(), *group_drafts(grouped)])
     record_audits(
         [
