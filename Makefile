@@ -29,3 +29,4 @@ demo: install
 
 bench: install
 	$(PY) -m bench.jira_bridge
+	$(PY) -m bench.cdc

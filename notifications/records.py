@@ -5,7 +5,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from django.db import connection
+from django.db.models import JSONField
 from django.utils import timezone
 
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
@@ -15,8 +17,33 @@ StatKey = tuple[str, str, str]  # environment, source, rule ('' when no rule)
 
 
 def record_events(events: Iterable[Event]) -> list[Event]:
-    """Store received events in one statement; returns them with primary keys set."""
-    return Event.objects.bulk_create(list(events), batch_size=1000)
+    """Store received events with COPY (several times faster than INSERT for a batch of
+    hundreds); their primary keys are taken from the table's sequence first, and set."""
+    events = list(events)
+    if not events:
+        return events
+    table = Event._meta.db_table
+    fields = Event._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(events)],
+        )
+        for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
+            event.pk = pk
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        as_json = [isinstance(f, JSONField) for f in fields]
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for event in events:
+                copy.write_row(
+                    [
+                        orjson.dumps(value).decode() if is_json else value
+                        for value, is_json in zip(
+                            (getattr(event, f.attname) for f in fields), as_json, strict=True
+                        )
+                    ]
+                )
+    return events
 
 
 def record_errors(errors: Iterable[ErrorLog]) -> list[ErrorLog]:

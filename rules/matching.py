@@ -2,6 +2,7 @@
 table and type, then conditions checked on the few candidates."""
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,10 @@ from rules.render import compile_template, one_line, redact_columns, render_text
 from rules.rulefile import parse_duration, validate_rule
 
 MISSING = object()
-Condition = tuple[tuple[str, ...], str, Any]
+NUMERIC = frozenset("0123456789+-.")
+# (path, operator, argument, identity): rules sharing a condition share its identity, so one
+# event evaluates it once however many candidate rules ask.
+Condition = tuple[tuple[str, ...], str, Any, tuple]
 
 
 @dataclass
@@ -50,8 +54,15 @@ class CompiledRule:
             )
         )
 
-    def holds_for(self, event: dict[str, Any]) -> bool:
-        return all(condition_holds(op, arg, event, path) for path, op, arg in self.conditions)
+    def holds_for(self, event: dict[str, Any], memo: dict[tuple, bool] | None = None) -> bool:
+        memo = {} if memo is None else memo
+        for path, op, arg, identity in self.conditions:
+            held = memo.get(identity)
+            if held is None:
+                held = memo[identity] = condition_holds(op, arg, event, path)
+            if not held:
+                return False
+        return True
 
     def render(self, env: str, event: dict[str, Any], event_id: str) -> dict[str, Any]:
         """The Jira fields for one event; raises TemplateFailure."""
@@ -114,7 +125,12 @@ def compile_rule(rule: Rule) -> CompiledRule:
     for path, condition in match.get("where", {}).items():
         parts = tuple(path.split("."))
         for op, arg in condition.items():
-            conditions.append((parts, op, re.compile(str(arg)) if op == "matches" else arg))
+            identity = (parts, op, repr(arg))
+            if op == "matches":
+                arg = re.compile(str(arg))
+            elif op in ("gt", "lt"):
+                arg = to_number(arg)  # once, not per event
+            conditions.append((parts, op, arg, identity))
 
     def frozen(values: list[str] | None) -> frozenset[str] | None:
         return frozenset(values) if values else None
@@ -152,7 +168,8 @@ class RuleIndex:
         candidates = self._candidates.get(key)
         if candidates is None:
             candidates = self._candidates[key] = [r for r in self.rules if r.applies_to(*key)]
-        return [rule for rule in candidates if rule.holds_for(event)]
+        memo: dict[tuple, bool] = {}
+        return [rule for rule in candidates if rule.holds_for(event, memo)]
 
 
 _cache: dict[str, tuple[Any, RuleIndex, list[tuple[Rule, Exception]]]] = {}
@@ -209,7 +226,7 @@ def condition_holds(op: str, arg: Any, event: dict[str, Any], path: tuple[str, .
     number = to_number(value)
     if number is None:
         return False
-    return number > to_number(arg) if op == "gt" else number < to_number(arg)
+    return number > arg if op == "gt" else number < arg
 
 
 def same(value: Any, expected: Any) -> bool:
@@ -217,6 +234,12 @@ def same(value: Any, expected: Any) -> bool:
     or strings depending on settings), but never a list or mapping equal a string."""
     if value == expected:
         return True
+    if (
+        type(value) is str
+        and type(expected) is str
+        and not (value[:1] in NUMERIC and expected[:1] in NUMERIC)
+    ):
+        return False  # two different words: the common case, decided without numbers
     scalar = (str, int, float, Decimal)
     if isinstance(value, scalar) and isinstance(expected, scalar):
         a, b = to_number(value), to_number(expected)
@@ -224,9 +247,13 @@ def same(value: Any, expected: Any) -> bool:
     return False
 
 
-def to_number(value: Any) -> Decimal | None:
+def to_number(value: Any) -> Decimal | int | float | None:
     if isinstance(value, bool) or value is None:
         return None
+    if type(value) is int:
+        return value
+    if type(value) is float:
+        return value if math.isfinite(value) else None
     try:
         number = Decimal(str(value))
     except InvalidOperation:
