@@ -4,9 +4,8 @@
 # containers, so both run in this one: the Maxwell image plus a Python venv with only
 # requirements/publisher.txt and cdc_publisher/ (no Django, no database driver).
 #
-# Planned: `python -m cdc_publisher --source binlog` reads the binlog itself (mysql-replication,
-# already in requirements/publisher.txt). Then this image becomes python:3.11-slim alone: no
-# Java, no Maxwell, no pipe.
+# Without Java: docker/publisher-binlog.Dockerfile runs `--source binlog`, which reads the binlog
+# itself (no Maxwell, no pipe).
 #
 # Build from the repository root (the build context must be the root):
 #   docker build -f docker/publisher.Dockerfile -t eventhub-publisher:local .

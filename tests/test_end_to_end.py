@@ -153,3 +153,34 @@ def test_a_maxwell_restart_that_replays_the_stream_creates_nothing_twice(broker,
     assert totals.get().duplicates == 297, "300 lines replayed, 3 of them broken"
     assert Event.objects.count() == 495
     assert sorted(t.fields["summary"] for t in OutboxTicket.objects.all()) == EXPECTED
+
+
+def test_a_bulk_update_of_100k_rows_under_a_grouped_rule_is_one_ticket(broker, start_worker):
+    from jira_bridge.models import OutboxTicket
+    from notifications.models import Event
+
+    # Given the example rules (inventory-churn: grouped by env, database, table; 10 minutes)
+    call_command("import_rules", str(EXAMPLES / "rules.yaml"))
+    start_worker()
+    rows = 100_000
+    lines = b"".join(
+        b'{"database":"shop","table":"inventory","type":"update","ts":%d,"xid":%d,"xoffset":0,'
+        b'"position":"mysql-bin.000009:%d","data":{"sku":"SKU-%d","qty":0},"old":{"qty":1}}\n'
+        % (1763700000 + i // 1000, 5_000_000 + i // 1000, i, i)
+        for i in range(rows)
+    )
+
+    # When one UPDATE of 100,000 rows comes through the publisher
+    result = run_publisher("prod", lines)
+    assert result.returncode == 0, result.stderr.decode()
+
+    # Then every row is recorded, and there is one ticket
+    totals = DailyStat.objects.filter(environment="prod", rule="")
+    wait_for(
+        lambda: (totals.first().events if totals.exists() else 0) >= rows, timeout=300, message="100k events"
+    )
+    wait_for(lambda: OutboxTicket.objects.exists(), message="the digest ticket")
+    assert Event.objects.count() == rows
+    digest = TicketRequest.objects.get(rule_name="inventory-churn")
+    assert digest.events.count() == rows
+    assert OutboxTicket.objects.count() == 1
