@@ -118,3 +118,16 @@ def test_ungrouped_tickets_are_per_event_and_grouped_ones_per_group():
     )
     assert grouped.group_key("prod", UPDATE) != grouped.group_key("dev", UPDATE)
     assert grouped.group_key("prod", UPDATE) != grouped.group_key("prod", {**UPDATE, "table": "customers"})
+
+
+def test_a_rule_may_name_several_tables():
+    spec = {
+        "name": "two-tables",
+        "match": {"database": "shop", "table": ["orders", "customers"], "type": ["update"]},
+        "ticket": {"project": "OPS", "summary": "x"},
+    }
+    instance = Rule(pk=1)
+    instance.apply_spec(validate_rule(spec))
+    index = RuleIndex([compile_rule(instance)])
+    assert index.match("prod", UPDATE) and index.match("prod", {**UPDATE, "table": "customers"})
+    assert not index.match("prod", {**UPDATE, "table": "inventory"})
