@@ -178,6 +178,7 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+OSS_CHECK_LOCK_SECONDS = env_int("OSS_CHECK_LOCK_SECONDS", 900)  # a check that dies frees its bucket then
 OSS_EVENTS_QUEUE = "oss:events"
 JIRA_CREATE_QUEUE = "jira:create"
 OSS_CHECK_QUEUE = "scheduler:oss-check"
@@ -192,7 +193,7 @@ CELERY_TASK_QUEUES = [
 CELERY_TASK_ROUTES = {
     "jira_bridge.replay_dead_letter": {"queue": DEAD_LETTER_QUEUE},
     "jira_bridge.*": {"queue": JIRA_CREATE_QUEUE},
-    "oss_watch.check_*": {"queue": OSS_CHECK_QUEUE},
+    "oss_watch.check_bucket": {"queue": OSS_CHECK_QUEUE},
     "oss_watch.*": {"queue": OSS_EVENTS_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {

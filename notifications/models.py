@@ -53,6 +53,7 @@ class ErrorLog(models.Model):
         TEMPLATE = "template", "template error"
         RULE_FILE = "rule_file", "rule file refused"
         JIRA = "jira", "Jira error"
+        OSS = "oss", "OSS check failed"
         INTERNAL = "internal", "internal error"
 
     created_at = models.DateTimeField(default=timezone.now)

@@ -19,6 +19,7 @@ from rules.rulefile import parse_duration, validate_rule
 
 MISSING = object()
 NUMERIC = frozenset("0123456789+-.")
+OSS_FIELDS = ("bucket", "key", "size", "etag", "last_modified", "change")
 # (path, operator, argument, identity): rules sharing a condition share its identity, so one
 # event evaluates it once however many candidate rules ask.
 Condition = tuple[tuple[str, ...], str, Any, tuple]
@@ -28,6 +29,7 @@ Condition = tuple[tuple[str, ...], str, Any, tuple]
 class CompiledRule:
     id: int
     name: str
+    source: str
     environments: frozenset[str] | None
     databases: frozenset[str] | None
     tables: frozenset[str] | None
@@ -66,18 +68,10 @@ class CompiledRule:
 
     def render(self, env: str, event: dict[str, Any], event_id: str) -> dict[str, Any]:
         """The Jira fields for one event; raises TemplateFailure."""
-        context = {
-            "env": env,
-            "database": event.get("database", ""),
-            "table": event.get("table", ""),
-            "type": event.get("type", ""),
-            "ts": event.get("ts"),
-            "xid": event.get("xid"),
-            "data": redact_columns(event.get("data"), self.is_sensitive),
-            "old": redact_columns(event.get("old"), self.is_sensitive),
-            "event_id": event_id,
-            "rule": self.name,
-        }
+        if self.source == "oss":
+            context = {name: event.get(name) for name in OSS_FIELDS} | {"env": env, "rule": self.name}
+        else:
+            context = self.cdc_context(env, event, event_id)
         fields: dict[str, Any] = {
             "project": {"key": self.project},
             "issuetype": {"name": self.issue_type},
@@ -90,6 +84,20 @@ class CompiledRule:
         if self.priority:
             fields["priority"] = {"name": self.priority}
         return fields
+
+    def cdc_context(self, env: str, event: dict[str, Any], event_id: str) -> dict[str, Any]:
+        return {
+            "env": env,
+            "database": event.get("database", ""),
+            "table": event.get("table", ""),
+            "type": event.get("type", ""),
+            "ts": event.get("ts"),
+            "xid": event.get("xid"),
+            "data": redact_columns(event.get("data"), self.is_sensitive),
+            "old": redact_columns(event.get("old"), self.is_sensitive),
+            "event_id": event_id,
+            "rule": self.name,
+        }
 
     def event_key(self, event_id: str) -> str:
         """The ledger key of an ungrouped rule's ticket for one event."""
@@ -135,13 +143,20 @@ def compile_rule(rule: Rule) -> CompiledRule:
     def frozen(values: list[str] | None) -> frozenset[str] | None:
         return frozenset(values) if values else None
 
+    if spec["source"] == "oss":  # an OSS event: database is its bucket, type its change
+        databases, tables, types = match.get("bucket"), None, match.get("change")
+        if match.get("prefix"):
+            conditions.append((("key",), "prefix", match["prefix"], (("key",), "prefix", match["prefix"])))
+    else:
+        databases, tables, types = match.get("database"), match.get("table"), match.get("type")
     return CompiledRule(
         id=rule.pk,
         name=spec["name"],
+        source=spec["source"],
         environments=frozen(spec.get("environments")),
-        databases=frozen(match.get("database")),
-        tables=frozen(match.get("table")),
-        types=frozen(match.get("type")),
+        databases=frozen(databases),
+        tables=frozen(tables),
+        types=frozen(types),
         conditions=conditions,
         project=ticket["project"],
         issue_type=ticket["issue_type"],
@@ -223,6 +238,8 @@ def condition_holds(op: str, arg: Any, event: dict[str, Any], path: tuple[str, .
         return any(same(value, candidate) for candidate in arg)
     if op == "matches":
         return value is not None and arg.search(str(value)) is not None
+    if op == "prefix":
+        return isinstance(value, str) and value.startswith(arg)
     number = to_number(value)
     if number is None:
         return False

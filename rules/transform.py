@@ -66,25 +66,9 @@ def process_cdc_batch(batch: Any) -> BatchResult:
     raise AssertionError("unreachable")
 
 
-@transaction.atomic  # one transaction: the look for redeliveries and every write of the batch
 def transform_batch(batch: dict[str, Any]) -> BatchResult:
     env, origin = batch["env"], batch.get("origin", "")
     errors = [bad_line(env, origin, lineno, raw, reason) for lineno, raw, reason in batch["rejects"]]
-    index, broken = load_rule_index(Source.CDC)
-    errors += [
-        ErrorLog(
-            kind=ErrorLog.Kind.RULE_FILE,
-            source=Source.RULES,
-            environment=env,
-            where=f"rule {rule.name}",
-            message=f"rule left out, it no longer validates: {exc}",
-        )
-        for rule, exc in broken
-    ]
-    events: list[Event] = []
-    silencer = Silencer.load()
-    drafts: dict[str, TicketDraft] = {}
-    grouped: list[GroupedMatch] = []
     counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     counts[(env, Source.CDC, "")]["bad_input"] += len(batch["rejects"])
 
@@ -100,6 +84,38 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
             event = without_nul(event)
         parsed.append((lineno, raw, event, event_identity(env, event, raw)))
 
+    return transform_events(env, Source.CDC, origin, parsed, errors, counts, rejected=len(batch["rejects"]))
+
+
+@transaction.atomic  # one transaction: the look for redeliveries and every write of the batch
+def transform_events(
+    env: str,
+    source: str,
+    origin: str,
+    parsed: list[tuple[int, str, dict[str, Any], str]],
+    errors: list[ErrorLog],
+    counts: dict[tuple[str, str, str], Counter],
+    rejected: int = 0,
+) -> BatchResult:
+    """Events of one source, parsed and identified as (position in the input, raw text, event,
+    event id): redeliveries dropped, rules matched, silences applied, tickets requested, all
+    recorded. Shared by database changes and object-store changes."""
+    index, broken = load_rule_index(source)
+    errors += [
+        ErrorLog(
+            kind=ErrorLog.Kind.RULE_FILE,
+            source=Source.RULES,
+            environment=env,
+            where=f"rule {rule.name}",
+            message=f"rule left out, it no longer validates: {exc}",
+        )
+        for rule, exc in broken
+    ]
+    events: list[Event] = []
+    silencer = Silencer.load()
+    drafts: dict[str, TicketDraft] = {}
+    grouped: list[GroupedMatch] = []
+
     # Exact redeliveries (a Maxwell restart replaying minutes, a batch delivered twice) are
     # dropped here, counted, and never reach the rules again.
     seen = set(Event.objects.filter(event_id__in=[p[3] for p in parsed]).values_list("event_id", flat=True))
@@ -109,10 +125,11 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
             duplicates += 1
             continue
         seen.add(event_id)
-        rules = index.match(env, event) if event["type"] in ROW_TYPES else []
+        matchable = source != Source.CDC or event["type"] in ROW_TYPES
+        rules = index.match(env, event) if matchable else []
         record = Event(
             environment=env,
-            source=Source.CDC,
+            source=source,
             event_id=event_id,
             database=event["database"],
             table=event.get("table") or "",
@@ -123,18 +140,18 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
             outcome=outcome(event, rules),
         )
         events.append(record)
-        counts[(env, Source.CDC, "")]["events"] += 1
+        counts[(env, source, "")]["events"] += 1
         held = 0
         for rule in rules:
-            counts[(env, Source.CDC, rule.name)]["matched"] += 1
+            counts[(env, source, rule.name)]["matched"] += 1
             if silencer.find(rule.id, env, record):
-                counts[(env, Source.CDC, rule.name)]["silenced"] += 1
+                counts[(env, source, rule.name)]["silenced"] += 1
                 held += 1
                 continue
             try:
                 fields = rule.render(env, event, event_id)
             except TemplateFailure as exc:
-                counts[(env, Source.CDC, rule.name)]["failures"] += 1
+                counts[(env, source, rule.name)]["failures"] += 1
                 errors.append(
                     ErrorLog(
                         kind=ErrorLog.Kind.TEMPLATE,
@@ -146,7 +163,7 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
                     )
                 )
                 continue
-            draft = TicketDraft("", rule.id, rule.name, env, Source.CDC, fields, events=[record])
+            draft = TicketDraft("", rule.id, rule.name, env, source, fields, events=[record])
             group = rule.group_key(env, event)
             if group:
                 draft.group_key = group
@@ -159,7 +176,7 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
         if rules and held == len(rules):
             record.outcome = Event.Outcome.SILENCED
 
-    counts[(env, Source.CDC, "")]["duplicates"] += duplicates
+    counts[(env, source, "")]["duplicates"] += duplicates
     record_errors(errors)
     record_events(events)
     silencer.save_counts()
@@ -169,12 +186,12 @@ def transform_batch(batch: dict[str, Any]) -> BatchResult:
             audit_entry(
                 AuditEntry.EVENTS_RECEIVED,
                 f"{len(events)} events, {duplicates} redelivered (dropped), "
-                f"{len(batch['rejects'])} rejected lines from {origin}",
+                f"{rejected} rejected lines from {origin}",
                 environment=env,
                 extra={
                     "events": len(events),
                     "duplicates": duplicates,
-                    "rejected": len(batch["rejects"]),
+                    "rejected": rejected,
                     "tickets": len(requested.created),
                 },
             )

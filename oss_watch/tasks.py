@@ -1,0 +1,66 @@
+import secrets
+
+from celery import shared_task
+from django.conf import settings
+
+from jira_bridge.bridge import shared_redis
+from jira_bridge.tasks import create_ticket_task, schedule_update
+from notifications.models import ErrorLog, Source
+from notifications.records import record_error
+from oss_watch.check import check_bucket
+from oss_watch.events import oss_batch, process_oss_batch
+from oss_watch.listing import ListingError, lister_for
+from oss_watch.models import WatchedBucket
+
+CHECK_TASK = "oss_watch.check_bucket"
+EVENTS_TASK = "oss_watch.process_events"
+
+
+@shared_task(name=CHECK_TASK)
+def check_bucket_task(watched_id: int) -> str:
+    """One check; never two of one bucket at once (a Redis lock), and a failure is recorded, not
+    raised: the next scheduled check tries again."""
+    watched = WatchedBucket.objects.filter(pk=watched_id, enabled=True).first()
+    if watched is None:
+        return "not watched"
+    lock, token = f"hub:oss:check:{watched_id}", secrets.token_hex(8)
+    if not shared_redis().set(lock, token, nx=True, ex=settings.OSS_CHECK_LOCK_SECONDS):
+        return "skipped: a check of this bucket is running"
+    try:
+        origin = f"oss check of {watched}"
+
+        def emit(changes: list[dict]) -> None:
+            batch = oss_batch(watched.environment, watched.bucket, origin, changes)
+            process_oss_events_task.apply_async(
+                args=[batch], argsrepr=f"[{len(changes)} changes in {watched}]"
+            )
+
+        try:
+            result = check_bucket(watched, lister_for(watched), emit)
+        except ListingError as exc:  # could not even start (credentials missing)
+            WatchedBucket.objects.filter(pk=watched.pk).update(last_error=str(exc))
+            result = None
+            error = str(exc)
+        else:
+            error = result.error
+        if error:
+            record_error(ErrorLog.Kind.OSS, f"check of {watched} failed: {error}", source=Source.OSS,
+                         environment=watched.environment, where=str(watched))  # fmt: skip
+            return f"failed: {error}"
+        return (
+            f"{result.listed} listed, {result.created} created, "
+            f"{result.modified} modified, {result.deleted} deleted"
+        )
+    finally:
+        if shared_redis().get(lock) == token.encode():
+            shared_redis().delete(lock)
+
+
+@shared_task(name=EVENTS_TASK)
+def process_oss_events_task(batch: dict) -> dict[str, int]:
+    result = process_oss_batch(batch)
+    for request_id in result.new_requests:
+        create_ticket_task.delay(request_id)
+    for request_id in result.joined_requests:
+        schedule_update(request_id)
+    return {"events": result.events, "duplicates": result.duplicates, "tickets": len(result.new_requests)}

@@ -1,0 +1,176 @@
+"""Checks of a watched bucket: the real ``oss2`` client against the fake OSS."""
+
+import pytest
+
+from jira_bridge.models import TicketRequest
+from notifications.models import ErrorLog, Event
+from oss_watch.check import check_bucket
+from oss_watch.events import oss_batch, process_oss_batch
+from oss_watch.listing import ListingError, OssLister, lister_for
+from oss_watch.models import ObjectFingerprint, WatchedBucket
+from oss_watch.tasks import check_bucket_task
+from rules.importing import import_rules
+from tests.fakes.oss import FakeOSS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def oss(monkeypatch):
+    monkeypatch.setenv("TEST_OSS_AK", "test-ak")
+    monkeypatch.setenv("TEST_OSS_SK", "test-secret")
+    with FakeOSS() as fake:
+        fake.buckets["drop"] = {}
+        yield fake
+
+
+@pytest.fixture
+def watched(oss) -> WatchedBucket:
+    return WatchedBucket.objects.create(
+        environment="prod", endpoint=oss.url, bucket="drop", prefix="in/",
+        access_key_env="TEST_OSS_AK", secret_key_env="TEST_OSS_SK",
+    )  # fmt: skip
+
+
+class Emitted(list):
+    def __call__(self, changes):
+        self.append(list(changes))
+
+    @property
+    def changes(self):
+        return sorted((c["change"], c["key"]) for batch in self for c in batch)
+
+
+def check(watched) -> tuple:
+    emitted = Emitted()
+    watched.refresh_from_db()
+    result = check_bucket(watched, lister_for(watched), emitted)
+    return result, emitted
+
+
+def test_the_first_check_records_a_baseline_without_events(oss, watched):
+    for i in range(3):
+        oss.put("drop", f"in/{i}.csv", f"e{i}")
+    oss.put("drop", "elsewhere.csv", "x")  # outside the prefix
+
+    result, emitted = check(watched)
+
+    assert (result.listed, result.baseline, emitted) == (3, True, [])
+    assert sorted(ObjectFingerprint.objects.values_list("key", flat=True)) == [
+        "in/0.csv",
+        "in/1.csv",
+        "in/2.csv",
+    ]
+    watched.refresh_from_db()
+    assert (watched.baselined, watched.objects_known, watched.last_error) == (True, 3, "")
+
+
+def test_objects_added_changed_and_deleted_between_checks_become_events(oss, watched):
+    for i in range(2500):  # three pages of at most 1,000
+        oss.put("drop", f"in/{i:05d}.csv", "v1")
+    check(watched)
+    oss.put("drop", "in/00007.csv", "v2")
+    oss.delete("drop", "in/01000.csv")
+    oss.put("drop", "in/new file.csv", "v1")
+    oss.list_calls = 0
+
+    result, emitted = check(watched)
+
+    assert emitted.changes == [
+        ("created", "in/new file.csv"),
+        ("deleted", "in/01000.csv"),
+        ("modified", "in/00007.csv"),
+    ]
+    assert (result.calls, oss.list_calls) == (3, 3), "ceil(2500 / 1000) list calls"
+    assert ObjectFingerprint.objects.count() == 2500
+
+
+def test_keys_with_spaces_and_non_ascii_round_trip(oss, watched):
+    check(watched)
+    key = "in/报告 2026/文件 a+b%20c.csv"
+    oss.put("drop", key, "e1")
+    _, emitted = check(watched)
+    assert emitted.changes == [("created", key)]
+
+
+def test_a_listing_that_fails_part_way_is_recorded_and_deletes_nothing(oss, watched):
+    for i in range(2500):
+        oss.put("drop", f"in/{i:05d}.csv", "v1")
+    check(watched)
+    oss.fail_next(1, 503, "ServiceUnavailable")  # the first page fails
+
+    result, emitted = check(watched)
+
+    assert "OSS answered 503 ServiceUnavailable" in result.error
+    assert emitted == [] and ObjectFingerprint.objects.count() == 2500, (
+        "a failed listing is not 'all deleted'"
+    )
+    watched.refresh_from_db()
+    assert "503" in watched.last_error
+    assert check(watched)[0].error == "", "the next check goes on"
+
+
+def test_wrong_credentials_and_a_missing_bucket_are_clear_errors(oss, watched, monkeypatch):
+    monkeypatch.setenv("TEST_OSS_AK", "wrong")
+    assert "403 InvalidAccessKeyId" in check(watched)[0].error
+    monkeypatch.setenv("TEST_OSS_AK", "test-ak")
+    WatchedBucket.objects.filter(pk=watched.pk).update(bucket="gone")
+    assert "404 NoSuchBucket" in check(watched)[0].error
+    monkeypatch.delenv("TEST_OSS_SK")
+    with pytest.raises(ListingError, match="environment variable TEST_OSS_SK is not set"):
+        OssLister(watched)
+
+
+def test_the_check_task_records_failures_and_never_raises(oss, watched, monkeypatch, broker):
+    monkeypatch.delenv("TEST_OSS_SK")
+    assert (
+        check_bucket_task.apply(args=[watched.pk]).get()
+        == "failed: environment variable TEST_OSS_SK is not set"
+    )
+    error = ErrorLog.objects.get()
+    assert error.kind == ErrorLog.Kind.OSS and "TEST_OSS_SK" in error.message
+
+
+def test_two_checks_of_one_bucket_never_run_at_once(oss, watched, broker):
+    broker.set(f"hub:oss:check:{watched.pk}", "another-worker")
+    assert check_bucket_task.apply(args=[watched.pk]).get() == "skipped: a check of this bucket is running"
+    broker.delete(f"hub:oss:check:{watched.pk}")
+    assert check_bucket_task.apply(args=[watched.pk]).get().startswith("0 listed")
+
+
+def test_oss_changes_go_through_the_rules_into_tickets(oss, watched):
+    import_rules(
+        """
+rules:
+  - name: new-drops
+    source: oss
+    match: {bucket: drop, prefix: in/reports/, change: [created]}
+    ticket:
+      project: OPS
+      summary: "New file {{ key }} ({{ size }} bytes) in {{ bucket }}, {{ env }}"
+"""
+    )
+    check(watched)
+    oss.put("drop", "in/reports/q3.pdf", "e1", size=2048)
+    oss.put("drop", "in/other/x.csv", "e1")
+    _, emitted = check(watched)
+
+    for changes in emitted:
+        process_oss_batch(oss_batch("prod", "drop", "test", changes))
+
+    request = TicketRequest.objects.get()
+    assert request.fields["summary"] == "New file in/reports/q3.pdf (2048 bytes) in drop, prod"
+    assert Event.objects.filter(source="oss").count() == 2
+    assert request.events.get().payload["key"] == "in/reports/q3.pdf"
+
+
+def test_a_local_directory_is_watched_the_same_way(tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    local = WatchedBucket.objects.create(
+        environment="dev", endpoint=f"file://{tmp_path}", bucket="local-drop"
+    )
+    check(local)
+    (tmp_path / "b.txt").write_text("two")
+    (tmp_path / "a.txt").write_text("one, changed")
+    _, emitted = check(local)
+    assert emitted.changes == [("created", "b.txt"), ("modified", "a.txt")]
