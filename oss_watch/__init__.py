@@ -1,3 +1,3 @@
-"""OSS watch: checks watched Alibaba OSS buckets on a beat schedule (queue
-``scheduler:oss-check``) and turns changed objects into events on ``oss:events``. The queues are
-declared and consumed from the start; the checks themselves arrive with the OSS issue."""
+"""OSS watch: checks watched Alibaba OSS buckets (or local directories) on a beat schedule
+(queue ``scheduler:oss-check``) and turns created, modified and deleted objects into events on
+``oss:events``, which go through the same rules and ledger as database changes."""

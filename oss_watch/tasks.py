@@ -11,8 +11,8 @@ from oss_watch.check import check_bucket
 from oss_watch.events import oss_batch, process_oss_batch
 from oss_watch.listing import ListingError, lister_for
 from oss_watch.models import WatchedBucket
+from oss_watch.schedule import CHECK_TASK
 
-CHECK_TASK = "oss_watch.check_bucket"
 EVENTS_TASK = "oss_watch.process_events"
 
 
@@ -47,6 +47,8 @@ def check_bucket_task(watched_id: int) -> str:
             record_error(ErrorLog.Kind.OSS, f"check of {watched} failed: {error}", source=Source.OSS,
                          environment=watched.environment, where=str(watched))  # fmt: skip
             return f"failed: {error}"
+        if result.baseline and not watched.events_on_first_check:
+            return f"baseline: {result.listed} objects recorded, no events"
         return (
             f"{result.listed} listed, {result.created} created, "
             f"{result.modified} modified, {result.deleted} deleted"

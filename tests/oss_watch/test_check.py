@@ -135,7 +135,7 @@ def test_two_checks_of_one_bucket_never_run_at_once(oss, watched, broker):
     broker.set(f"hub:oss:check:{watched.pk}", "another-worker")
     assert check_bucket_task.apply(args=[watched.pk]).get() == "skipped: a check of this bucket is running"
     broker.delete(f"hub:oss:check:{watched.pk}")
-    assert check_bucket_task.apply(args=[watched.pk]).get().startswith("0 listed")
+    assert check_bucket_task.apply(args=[watched.pk]).get() == "baseline: 0 objects recorded, no events"
 
 
 def test_oss_changes_go_through_the_rules_into_tickets(oss, watched):
