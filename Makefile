@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint demo bench install
+.PHONY: run test lint demo demo-files bench install
 
 $(VENV)/.installed: requirements/base.txt requirements/publisher.txt requirements/dev.txt
 	python3 -m venv $(VENV)
@@ -27,6 +27,16 @@ demo: install
 	$(PY) manage.py import_rules examples/rules.yaml
 	$(PY) -m cdc_publisher --env prod < examples/maxwell-prod.jsonl
 
+# With `make run` going: a local directory watched like a bucket; a new file becomes a ticket.
+DROP := --env dev --endpoint file://$(CURDIR)/examples/drop --bucket local-drop
+demo-files: install
+	$(PY) manage.py import_rules examples/rules.yaml
+	$(PY) manage.py watch_bucket $(DROP)
+	$(PY) manage.py watch_bucket $(DROP) --check-now
+	date > examples/drop/report-$$(date +%s).txt
+	$(PY) manage.py watch_bucket $(DROP) --check-now
+
 bench: install
 	$(PY) -m bench.jira_bridge
 	$(PY) -m bench.cdc
+	$(PY) -m bench.oss

@@ -1,6 +1,7 @@
 """A small Alibaba OSS: ListObjectsV2 (path-style, as ``oss2`` uses for an IP endpoint), with the
 XML ``oss2`` parses, URL-encoded keys, pagination, and scripted faults (``fail_next``)."""
 
+import bisect
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ class FakeOSS:
     def __init__(self, access_key: str = "test-ak") -> None:
         self.access_key = access_key
         self.buckets: dict[str, dict[str, tuple[str, int, int]]] = {}  # key -> (etag, size, mtime)
+        self._sorted: dict[str, list[bytes]] = {}  # each bucket's keys in byte order, kept until it changes
         self.list_calls = 0
         self.faults: deque[tuple[int, str]] = deque()
         self._lock = threading.Lock()
@@ -33,10 +35,12 @@ class FakeOSS:
     def put(self, bucket: str, key: str, etag: str, size: int = 1, mtime: int | None = None) -> None:
         with self._lock:
             self.buckets.setdefault(bucket, {})[key] = (etag, size, mtime or int(time.time()))
+            self._sorted.pop(bucket, None)
 
     def delete(self, bucket: str, key: str) -> None:
         with self._lock:
             del self.buckets[bucket][key]
+            self._sorted.pop(bucket, None)
 
     def fail_next(self, count: int, status: int, code: str = "InternalError") -> None:
         with self._lock:
@@ -46,10 +50,20 @@ class FakeOSS:
         objects = self.buckets[bucket]
         prefix, token = query.get("prefix", ""), query.get("continuation-token", "")
         limit = min(int(query.get("max-keys", 100)), 1000)
-        keys = sorted((k for k in objects if k.startswith(prefix)), key=lambda k: k.encode())
-        if token:
-            keys = [k for k in keys if k.encode() > token.encode()]
-        page, truncated = keys[:limit], len(keys) > limit
+        if bucket not in self._sorted:
+            self._sorted[bucket] = sorted(k.encode() for k in objects)
+        ordered = self._sorted[bucket]
+        start = (
+            bisect.bisect_right(ordered, token.encode())
+            if token
+            else bisect.bisect_left(ordered, prefix.encode())
+        )
+        page = []
+        for raw in ordered[start:]:
+            if len(page) > limit or not raw.startswith(prefix.encode()):
+                break
+            page.append(raw.decode())
+        page, truncated = page[:limit], len(page) > limit
         rows = []
         for key in page:
             etag, size, mtime = objects[key]
@@ -102,10 +116,34 @@ class FakeOSS:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                """/_fake/change?bucket=B&count=N: change N objects (a third modified, a third
+                deleted, a third created), for benchmarks that run this server in its own process."""
+                query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+                done = fake.change(query["bucket"], int(query["count"]))
+                body = str(done).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args) -> None:
                 pass
 
         return Handler
+
+    def change(self, bucket: str, count: int) -> int:
+        keys = sorted(self.buckets[bucket])
+        step = max(1, len(keys) // count)
+        chosen = keys[::step][:count]
+        for n, key in enumerate(chosen):
+            if n % 3 == 0:
+                self.put(bucket, key, f"changed-{n}")
+            elif n % 3 == 1:
+                self.delete(bucket, key)
+            else:
+                self.put(bucket, key + ".new", "new")
+        return len(chosen)
 
 
 def error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -115,3 +153,14 @@ def error(status: int, code: str, message: str) -> tuple[int, bytes]:
         "<HostId>127.0.0.1</HostId></Error>"
     )
     return status, body.encode()
+
+
+if __name__ == "__main__":  # python -m tests.fakes.oss BUCKET COUNT: serve COUNT objects, print the URL
+    import sys
+
+    bucket, count = sys.argv[1], int(sys.argv[2])
+    fake = FakeOSS()
+    fake.buckets[bucket] = {f"data/{i:09d}.bin": (f"etag-{i}", i % 4096, 1763700000) for i in range(count)}
+    with fake:
+        print(fake.url, flush=True)
+        sys.stdin.read()  # serve until the parent closes our stdin

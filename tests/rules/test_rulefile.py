@@ -95,7 +95,7 @@ def test_an_invalid_file_imports_nothing(tmp_path):
 def test_export_then_import_round_trips_every_rule(capsys):
     # Given the example rules imported
     first = import_rules((EXAMPLES / "rules.yaml").read_text())
-    assert len(first.created) == 4
+    assert len(first.created) == 5
 
     # When they are exported and the export imported again
     call_command("export_rules")
@@ -113,7 +113,7 @@ def test_import_updates_by_name_and_prunes_on_request():
     import_rules((EXAMPLES / "rules.yaml").read_text())
     result = import_rules(GOOD.replace("OPS", "FIN"), prune=True)
     assert (result.updated, result.created) == (["prod-refunds"], [])
-    assert sorted(result.deleted) == ["customer-deleted", "inventory-churn", "large-orders"]
+    assert sorted(result.deleted) == ["customer-deleted", "inventory-churn", "large-orders", "new-drops"]
     assert list(Rule.objects.values_list("name", "project")) == [("prod-refunds", "FIN")]
 
 
