@@ -20,9 +20,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.fakes.server import FakeServer, QuickHandler
 
 LABEL_JQL = re.compile(r'labels\s*=\s*"?([^"\s]+)"?')
 
@@ -46,7 +47,7 @@ class Logged:
     wall: float = 0.0  # time.time(), to compare with the hub's records
 
 
-class FakeJira:
+class FakeJira(FakeServer):
     def __init__(self, user: str = "hub-bot", token: str = "test-token", projects=("OPS", "SALES")) -> None:
         self.credentials = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
         self.projects = set(projects)
@@ -60,18 +61,7 @@ class FakeJira:
         self.latency = 0.0  # seconds before every answer (a slow but healthy Jira)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FakeJira":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(self._handler())
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -197,14 +187,7 @@ class FakeJira:
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in two writes: without this, delayed ACKs cost 40 ms a call.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(QuickHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -229,8 +212,5 @@ class FakeJira:
                     self.close_connection = True  # the client gave up waiting
 
             do_GET = do_POST = do_PUT = _serve
-
-            def log_message(self, *args) -> None:
-                pass
 
         return Handler

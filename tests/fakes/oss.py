@@ -2,16 +2,16 @@
 XML ``oss2`` parses, URL-encoded keys, pagination, and scripted faults (``fail_next``)."""
 
 import bisect
-import socket
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlparse
 from xml.sax.saxutils import escape
 
+from tests.fakes.server import FakeServer, QuickHandler
 
-class FakeOSS:
+
+class FakeOSS(FakeServer):
     def __init__(self, access_key: str = "test-ak") -> None:
         self.access_key = access_key
         self.buckets: dict[str, dict[str, tuple[str, int, int]]] = {}  # key -> (etag, size, mtime)
@@ -19,18 +19,7 @@ class FakeOSS:
         self.list_calls = 0
         self.faults: deque[tuple[int, str]] = deque()
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FakeOSS":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(self._handler())
 
     def put(self, bucket: str, key: str, etag: str, size: int = 1, mtime: int | None = None) -> None:
         with self._lock:
@@ -100,13 +89,7 @@ class FakeOSS:
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms delayed ACKs
-
+        class Handler(QuickHandler):
             def do_GET(self) -> None:
                 status, body = fake._handle(self.path, self.headers.get("Authorization", ""))
                 self.send_response(status)
@@ -126,9 +109,6 @@ class FakeOSS:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
 
         return Handler
 
