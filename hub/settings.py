@@ -50,6 +50,14 @@ def local_secret_key() -> str:
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or local_secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Served over HTTPS (production): DJANGO_HTTPS=true turns on secure cookies, HSTS and the redirect
+# to HTTPS (health stays reachable over plain HTTP for load balancers).
+HTTPS = env_bool("DJANGO_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("DJANGO_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS and env_bool("DJANGO_HSTS_SUBDOMAINS", True)
 # Behind a TLS-terminating proxy: DJANGO_CSRF_TRUSTED_ORIGINS=https://hub.example.com and
 # DJANGO_BEHIND_HTTPS_PROXY=true (the proxy must set X-Forwarded-Proto).
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -65,7 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_results",
     "django_celery_beat",
-    "hub",
+    "hub.apps.HubConfig",
     "notifications",
     "rules",
     "jira_bridge",

@@ -52,7 +52,13 @@ class JobFailureAdmin(RecordAdmin):
     date_hierarchy = "created_at"
     actions = ["replay_dead_letters"]
 
-    @admin.action(description="Replay the selected dead letters (a ticket that exists is not created again)")
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.replay_jobfailure")
+
+    @admin.action(
+        description="Replay the selected dead letters (a ticket that exists is not created again)",
+        permissions=["replay"],
+    )
     def replay_dead_letters(self, request: HttpRequest, queryset) -> None:
         from jira_bridge.replay import replay
         from jira_bridge.tasks import send_replayed

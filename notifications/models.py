@@ -98,6 +98,7 @@ class JobFailure(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("replay_jobfailure", "Can replay dead letters")]
         indexes = [
             models.Index(fields=["state", "-created_at"]),
             models.Index(fields=["environment", "-created_at"]),

@@ -1,0 +1,31 @@
+"""The two roles, as groups kept up to date after every migrate: viewers look at everything;
+operators also edit rules, silences and watched buckets, and replay dead letters. Give a person a
+staff account and one of the groups (admin: Authentication › Users)."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+VIEWERS, OPERATORS = "viewers", "operators"
+HUB_APPS = [
+    "notifications",
+    "rules",
+    "jira_bridge",
+    "oss_watch",
+    "django_celery_results",
+    "django_celery_beat",
+]
+OPERATOR_EDITS = {"rules": ["rule", "silence"], "oss_watch": ["watchedbucket"]}
+OPERATOR_EXTRA = [("notifications", "replay_jobfailure")]
+
+
+def ensure_roles(**kwargs) -> None:
+    """Runs after each app's migrations (permissions appear app by app): idempotent."""
+    views = Q(content_type__app_label__in=HUB_APPS, codename__startswith="view_")
+    edits = Q(pk__in=[])
+    for app, models in OPERATOR_EDITS.items():
+        codenames = [f"{action}_{model}" for model in models for action in ("add", "change", "delete")]
+        edits |= Q(content_type__app_label=app, codename__in=codenames)
+    for app, codename in OPERATOR_EXTRA:
+        edits |= Q(content_type__app_label=app, codename=codename)
+    Group.objects.get_or_create(name=VIEWERS)[0].permissions.set(Permission.objects.filter(views))
+    Group.objects.get_or_create(name=OPERATORS)[0].permissions.set(Permission.objects.filter(views | edits))
