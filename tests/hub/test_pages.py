@@ -7,9 +7,26 @@ from hub.celery import app
 pytestmark = pytest.mark.django_db
 
 
-def test_health_is_public(client):
+def test_health_is_public_and_says_what_is_up(client, broker):
     response = client.get("/health")
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "database": True,
+        "redis": True,
+        "broker": True,
+        "workers": 0,
+    }
+
+
+def test_health_counts_the_workers_that_sent_a_heartbeat(client, start_worker):
+    from tests.conftest import wait_for
+
+    start_worker()
+    body = wait_for(
+        lambda: (b := client.get("/health").json())["workers"] and b, timeout=30, message="heartbeat"
+    )
+    assert body["status"] == "ok" and body["workers"] == 1
 
 
 @pytest.mark.parametrize("url", ["/", "/admin/", "/admin/rules/rule/", "/admin/notifications/errorlog/"])
