@@ -139,6 +139,7 @@ LOGGING = {
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 HUB_ENVIRONMENTS = env_list("HUB_ENVIRONMENTS", "dev,staging,prod")
 
+HUB_METRICS_TOKEN = env_str("HUB_METRICS_TOKEN")  # Prometheus sends it as a bearer token
 FLOWER_URL = env_str("FLOWER_URL", "http://127.0.0.1:5555/")  # linked from the admin
 
 # Jira: with no JIRA_URL the hub runs in outbox mode (tickets stay in the hub's database).

@@ -9,6 +9,7 @@ admin.site.index_title = "Events, rules and tickets"
 
 urlpatterns = [
     path("health", views.health, name="health"),
+    path("metrics", views.metrics, name="metrics"),
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
 ]

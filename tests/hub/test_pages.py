@@ -103,3 +103,35 @@ def test_the_admin_links_flower(admin_client, settings):
 def test_the_link_in_digest_comments_lists_a_tickets_events(admin_client):
     response = admin_client.get("/admin/notifications/event/?ticket_requests__id__exact=1")
     assert response.status_code == 200, "the admin must allow the lookup the ticket comments link to"
+
+
+def test_metrics_need_a_token_or_a_staff_login(client, admin_client, settings, broker):
+    settings.HUB_METRICS_TOKEN = "scrape-secret"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 200
+    assert admin_client.get("/metrics").status_code == 200
+
+
+def test_metrics_report_events_tickets_queues_and_the_bridge(admin_client, broker):
+    from notifications.models import DailyStat, JobFailure
+    from notifications.records import bump_daily_stats
+
+    bump_daily_stats(
+        {("prod", "cdc", ""): {"events": 7, "duplicates": 2}, ("prod", "cdc", "r"): {"tickets": 3}}
+    )
+    JobFailure.objects.create(task_name="t", subject="ticket_request:1")
+    broker.lpush("cdc:prod", "x", "y")
+    assert DailyStat.objects.count() == 2
+
+    text = admin_client.get("/metrics").content.decode()
+
+    for line in (
+        'hub_events_total{environment="prod",source="cdc"} 7.0',
+        'hub_tickets_total{environment="prod",source="cdc"} 3.0',
+        'hub_duplicates_total{environment="prod",source="cdc"} 2.0',
+        'hub_queue_depth{queue="cdc:prod"} 2.0',
+        "hub_dead_letters 1.0",
+        "hub_jira_breaker_state 0.0",
+    ):
+        assert line in text, line
