@@ -8,13 +8,14 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
+from hub.redis import hub_redis
+
 WORKER_KEY = "hub:workers:{}"
 WORKER_TTL = 30  # seconds: a worker silent this long is not counted
 
 
 def note_worker_alive(hostname: str | None = None) -> None:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
-    client.set(WORKER_KEY.format(hostname or socket.gethostname()), 1, ex=WORKER_TTL)
+    hub_redis().set(WORKER_KEY.format(hostname or socket.gethostname()), 1, ex=WORKER_TTL)
 
 
 def check_database() -> bool:
@@ -29,7 +30,7 @@ def check_database() -> bool:
 def check_redis() -> tuple[bool, int]:
     """Whether Redis answers, and how many workers it has heard from."""
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        client = hub_redis()
         client.ping()
         return True, sum(1 for _ in client.scan_iter(WORKER_KEY.format("*"), count=100))
     except redis.RedisError:

@@ -7,7 +7,8 @@ from django.db.models import Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jira_bridge.bridge import get_bridge, shared_redis
+from hub.redis import hub_redis
+from jira_bridge.bridge import get_bridge
 from notifications.models import DailyStat, JobFailure
 
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
@@ -38,7 +39,7 @@ class HubCollector(Collector):
         yield from families.values()
 
         depth = GaugeMetricFamily("hub_queue_depth", "Messages waiting per queue", labels=["queue"])
-        client = shared_redis()
+        client = hub_redis()
         for queue in settings.CELERY_TASK_QUEUES:
             depth.add_metric([queue.name], client.llen(queue.name))
         yield depth

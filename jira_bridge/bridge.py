@@ -8,13 +8,13 @@ here knows Celery.
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 
 import redis
 from django.conf import settings
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
+from hub.redis import hub_redis
 from jira_bridge.breaker import CircuitBreaker
 from jira_bridge.client import (
     PROPERTY_KEY,
@@ -332,13 +332,8 @@ def primary_key(payload: dict) -> object:
     return data.get("id", "?")
 
 
-@cache
-def shared_redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
 def get_bridge() -> Bridge:
-    client = shared_redis()
+    client = hub_redis()
     return Bridge(
         get_ticket_client(),
         RateBudget(

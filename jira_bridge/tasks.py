@@ -2,7 +2,8 @@ from celery import shared_task
 from django.conf import settings
 
 from cdc_publisher.contract import DEAD_LETTER_QUEUE
-from jira_bridge.bridge import Step, claim_update_slot, get_bridge, shared_redis
+from hub.redis import hub_redis
+from jira_bridge.bridge import Step, claim_update_slot, get_bridge
 from jira_bridge.ledger import CREATE_TASK, stalled_requests
 from jira_bridge.replay import replay
 from notifications.models import JobFailure
@@ -42,7 +43,7 @@ def replay_dead_letter_task(failure_id: int) -> str:
 
 def schedule_update(request_id: int) -> None:
     """Ask for an update of a ticket, unless one is already waiting."""
-    if claim_update_slot(shared_redis(), request_id):
+    if claim_update_slot(hub_redis(), request_id):
         update_ticket_task.delay(request_id)
 
 

@@ -3,7 +3,7 @@ import secrets
 from celery import shared_task
 from django.conf import settings
 
-from jira_bridge.bridge import shared_redis
+from hub.redis import hub_redis
 from jira_bridge.tasks import create_ticket_task, schedule_update
 from notifications.models import ErrorLog, Source
 from notifications.records import record_error
@@ -24,7 +24,7 @@ def check_bucket_task(watched_id: int) -> str:
     if watched is None:
         return "not watched"
     lock, token = f"hub:oss:check:{watched_id}", secrets.token_hex(8)
-    if not shared_redis().set(lock, token, nx=True, ex=settings.OSS_CHECK_LOCK_SECONDS):
+    if not hub_redis().set(lock, token, nx=True, ex=settings.OSS_CHECK_LOCK_SECONDS):
         return "skipped: a check of this bucket is running"
     try:
         origin = f"oss check of {watched}"
@@ -54,8 +54,8 @@ def check_bucket_task(watched_id: int) -> str:
             f"{result.modified} modified, {result.deleted} deleted"
         )
     finally:
-        if shared_redis().get(lock) == token.encode():
-            shared_redis().delete(lock)
+        if hub_redis().get(lock) == token.encode():
+            hub_redis().delete(lock)
 
 
 @shared_task(name=EVENTS_TASK)
