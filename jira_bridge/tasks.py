@@ -1,11 +1,12 @@
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from cdc_publisher.contract import DEAD_LETTER_QUEUE
 from hub.redis import hub_redis
 from jira_bridge.bridge import Step, claim_update_slot, get_bridge
 from jira_bridge.ledger import CREATE_TASK, stalled_requests
-from jira_bridge.replay import replay
+from jira_bridge.replay import ReplayPlan, replay
 from notifications.models import JobFailure
 
 
@@ -36,9 +37,7 @@ def follow(task, step: Step, request_id: int) -> str:
 def replay_dead_letter_task(failure_id: int) -> str:
     """The dead letter itself: sits on jira:retry, which no worker consumes by default. Consuming
     it (celery -A hub worker -Q jira:retry) replays it; once replayed another way, it does nothing."""
-    plan, to_send = replay(JobFailure.objects.filter(pk=failure_id), actor="jira:retry")
-    send_replayed(to_send)
-    return plan.summary()
+    return replay_and_send(JobFailure.objects.filter(pk=failure_id), actor="jira:retry").summary()
 
 
 def schedule_update(request_id: int) -> None:
@@ -47,9 +46,21 @@ def schedule_update(request_id: int) -> None:
         update_ticket_task.delay(request_id)
 
 
-def send_replayed(request_ids: list[int]) -> None:
-    for request_id in request_ids:
+def send_requests(new: list[int], joined: list[int]) -> None:
+    """After a batch's transaction committed: create the new tickets, update the joined ones. A
+    crash in between leaves requests reserved, and jira-requeue-stalled sends them."""
+    for request_id in new:
         create_ticket_task.delay(request_id)
+    for request_id in joined:
+        schedule_update(request_id)
+
+
+def replay_and_send(failures, *, actor: str, dry_run: bool = False) -> ReplayPlan:
+    """Replay dead letters (see replay.replay) and, once that has committed, send the requests."""
+    with transaction.atomic():
+        plan, to_send = replay(failures, actor=actor, dry_run=dry_run)
+        transaction.on_commit(lambda: [create_ticket_task.delay(request_id) for request_id in to_send])
+    return plan
 
 
 @shared_task(name="jira_bridge.requeue_stalled")

@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpRequest
 
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
@@ -60,12 +59,9 @@ class JobFailureAdmin(RecordAdmin):
         permissions=["replay"],
     )
     def replay_dead_letters(self, request: HttpRequest, queryset) -> None:
-        from jira_bridge.replay import replay
-        from jira_bridge.tasks import send_replayed
+        from jira_bridge.tasks import replay_and_send  # jira_bridge builds on these records
 
-        with transaction.atomic():
-            plan, to_send = replay(queryset, actor=request.user.get_username())
-            transaction.on_commit(lambda: send_replayed(to_send))
+        plan = replay_and_send(queryset, actor=request.user.get_username())
         self.message_user(request, f"Replayed: {plan.summary()}", messages.SUCCESS)
 
 

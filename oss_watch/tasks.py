@@ -4,7 +4,6 @@ from celery import shared_task
 from django.conf import settings
 
 from hub.redis import hub_redis
-from jira_bridge.tasks import create_ticket_task, schedule_update
 from notifications.models import ErrorLog, Source
 from notifications.records import record_error
 from oss_watch.check import check_bucket
@@ -12,6 +11,7 @@ from oss_watch.events import oss_batch, process_oss_batch
 from oss_watch.listing import ListingError, lister_for
 from oss_watch.models import WatchedBucket
 from oss_watch.schedule import CHECK_TASK
+from rules.tasks import BATCH_TASK_OPTIONS, run_batch
 
 EVENTS_TASK = "oss_watch.process_events"
 
@@ -58,11 +58,6 @@ def check_bucket_task(watched_id: int) -> str:
             hub_redis().delete(lock)
 
 
-@shared_task(name=EVENTS_TASK)
-def process_oss_events_task(batch: dict) -> dict[str, int]:
-    result = process_oss_batch(batch)
-    for request_id in result.new_requests:
-        create_ticket_task.delay(request_id)
-    for request_id in result.joined_requests:
-        schedule_update(request_id)
-    return {"events": result.events, "duplicates": result.duplicates, "tickets": len(result.new_requests)}
+@shared_task(name=EVENTS_TASK, **BATCH_TASK_OPTIONS)
+def process_oss_events_task(self, batch: dict) -> dict[str, int]:
+    return run_batch(self, "oss batch", process_oss_batch, batch)

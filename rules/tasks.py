@@ -1,4 +1,5 @@
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
@@ -6,48 +7,49 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from cdc_publisher.contract import BATCH_TASK
-from jira_bridge.tasks import create_ticket_task, schedule_update
+from jira_bridge.tasks import send_requests
 from notifications.records import record_job_failure
-from rules.transform import process_cdc_batch, without_nul
+from rules.transform import BatchResult, process_cdc_batch, without_nul
 
 DATABASE_DOWN = (OperationalError, InterfaceError)
+# For every task that takes a batch of events: kept and retried while the database is down.
+BATCH_TASK_OPTIONS = {
+    "bind": True,
+    "autoretry_for": DATABASE_DOWN,
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "max_retries": None,
+}
 
 
-@shared_task(
-    bind=True,
-    name=BATCH_TASK,
-    autoretry_for=DATABASE_DOWN,  # kept and retried until the database is back
-    retry_backoff=True,
-    retry_backoff_max=300,
-    max_retries=None,
-)
-def process_cdc_batch_task(self, batch: Any) -> dict[str, int]:
+def run_batch(task, subject: str, process: Callable[[Any], BatchResult], batch: Any) -> dict[str, int]:
+    """Process a batch of events and send the ticket requests it made. Anything but the database
+    being down would lose the batch: it is kept, whole, as a job failure to replay."""
     try:
-        result = process_cdc_batch(batch)
+        result = process(batch)
     except DATABASE_DOWN:
         raise
     except Exception as exc:
-        # Anything else would lose the batch: keep it, whole, as a job failure to replay.
         record_job_failure(
-            task_name=BATCH_TASK,
-            task_id=self.request.id or "",
-            queue=(self.request.delivery_info or {}).get("routing_key") or "",
+            task_name=task.name,
+            task_id=task.request.id or "",
+            queue=(task.request.delivery_info or {}).get("routing_key") or "",
             environment=batch.get("env", "") if isinstance(batch, dict) else "",
-            subject="cdc batch",
+            subject=subject,
             payload={"batch": without_nul(batch)},
             attempts=[{"at": timezone.now().isoformat(), "status": None, "error": repr(exc)}],
             last_error=traceback.format_exc(),
         )
         raise
-    # Sent after the batch's transaction committed; a crash in between leaves the requests
-    # pending, and jira-requeue-stalled sends them.
-    for request_id in result.new_requests:
-        create_ticket_task.delay(request_id)
-    for request_id in result.joined_requests:
-        schedule_update(request_id)
+    send_requests(result.new_requests, result.joined_requests)
     return {
         "events": result.events,
         "duplicates": result.duplicates,
         "rejected": result.rejected,
         "tickets": len(result.new_requests),
     }
+
+
+@shared_task(name=BATCH_TASK, **BATCH_TASK_OPTIONS)
+def process_cdc_batch_task(self, batch: Any) -> dict[str, int]:
+    return run_batch(self, "cdc batch", process_cdc_batch, batch)

@@ -174,3 +174,14 @@ def test_a_local_directory_is_watched_the_same_way(tmp_path):
     (tmp_path / "a.txt").write_text("one, changed")
     _, emitted = check(local)
     assert emitted.changes == [("created", "b.txt"), ("modified", "a.txt")]
+
+
+def test_an_oss_batch_that_fails_unexpectedly_is_kept_whole_as_a_job_failure():
+    from notifications.models import JobFailure
+    from oss_watch.tasks import process_oss_events_task
+
+    broken = {"v": 1, "env": "prod", "bucket": "drop"}  # no "changes"
+    assert process_oss_events_task.apply(args=[broken]).failed()
+    failure = JobFailure.objects.get()
+    assert (failure.subject, failure.payload) == ("oss batch", {"batch": broken})
+    assert "KeyError" in failure.last_error

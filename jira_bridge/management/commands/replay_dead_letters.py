@@ -1,9 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
-from jira_bridge.replay import dead_letters, replay
-from jira_bridge.tasks import send_replayed
+from jira_bridge.replay import dead_letters
+from jira_bridge.tasks import replay_and_send
 
 
 class Command(BaseCommand):
@@ -32,9 +31,7 @@ class Command(BaseCommand):
             failures = failures.filter(created_at__gte=moment(since, "--since"))
         if until:
             failures = failures.filter(created_at__lt=moment(until, "--until"))
-        with transaction.atomic():
-            plan, to_send = replay(failures, actor="manage.py replay_dead_letters", dry_run=dry_run)
-            transaction.on_commit(lambda: send_replayed(to_send))
+        plan = replay_and_send(failures, actor="manage.py replay_dead_letters", dry_run=dry_run)
         total = len(plan.create) + len(plan.exist) + len(plan.other)
         prefix = "dry run: " if dry_run else ""
         self.stdout.write(f"{prefix}{total} dead letters: {plan.summary()}")
