@@ -1,6 +1,7 @@
 """The two roles, as groups kept up to date after every migrate: viewers look at everything;
-operators also edit rules, silences and watched buckets, and replay dead letters. Give a person a
-staff account and one of the groups (admin: Authentication › Users)."""
+operators also edit rules, silences and watched buckets, replay dead letters and ask for tickets
+through the API. Give a person a staff account and one of the groups (admin: Authentication ›
+Users)."""
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
@@ -11,11 +12,12 @@ HUB_APPS = [
     "rules",
     "jira_bridge",
     "oss_watch",
+    "dashboard",
     "django_celery_results",
     "django_celery_beat",
 ]
 OPERATOR_EDITS = {"rules": ["rule", "silence"], "oss_watch": ["watchedbucket"]}
-OPERATOR_EXTRA = [("notifications", "replay_jobfailure")]
+OPERATOR_EXTRA = [("notifications", "replay_jobfailure"), ("jira_bridge", "add_ticketrequest")]
 
 
 def ensure_roles(**kwargs) -> None:

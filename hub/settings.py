@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from kombu import Queue
+from redis.connection import parse_url as parse_redis_url
 
 from cdc_publisher.contract import DEAD_LETTER_QUEUE, cdc_queue
 
@@ -51,11 +52,11 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY") or local_secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # Served over HTTPS (production): DJANGO_HTTPS=true turns on secure cookies, HSTS and the redirect
-# to HTTPS (health stays reachable over plain HTTP for load balancers).
+# to HTTPS (health and metrics stay reachable over plain HTTP for load balancers and Prometheus).
 HTTPS = env_bool("DJANGO_HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("DJANGO_SSL_REDIRECT", True)
-SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # load balancers and Prometheus, inside the network
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS and env_bool("DJANGO_HSTS_SUBDOMAINS", True)
 # Behind a TLS-terminating proxy: DJANGO_CSRF_TRUSTED_ORIGINS=https://hub.example.com and
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "rules",
     "jira_bridge",
     "oss_watch",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -140,12 +142,19 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 HUB_ENVIRONMENTS = env_list("HUB_ENVIRONMENTS", "dev,staging,prod")
 
 HUB_METRICS_TOKEN = env_str("HUB_METRICS_TOKEN")  # Prometheus sends it as a bearer token
+# Hot state in Redis (recent jobs' metadata, hourly counters) is kept this long: 24 to 168 hours.
+HUB_HOT_RETENTION_HOURS = env_float("HUB_HOT_RETENTION_HOURS", 24.0)
+# The live page's server-sent events cross processes through this Redis (pub/sub channel
+# "events_channel", global on the server: one hub per Redis server).
+EVENTSTREAM_REDIS = parse_redis_url(REDIS_URL)
+EVENTSTREAM_CHANNELMANAGER_CLASS = "notifications.live.LiveChannels"
 FLOWER_URL = env_str("FLOWER_URL", "http://127.0.0.1:5555/")  # linked from the admin
 
 # Jira: with no JIRA_URL the hub runs in outbox mode (tickets stay in the hub's database).
 JIRA_URL = env_str("JIRA_URL")
 JIRA_USER = env_str("JIRA_USER")
 JIRA_API_TOKEN = env_str("JIRA_API_TOKEN")
+JIRA_DEFAULT_PROJECT = env_str("JIRA_DEFAULT_PROJECT")  # for tickets asked for through the API
 JIRA_TIMEOUT = env_float("JIRA_TIMEOUT", 10.0)  # seconds, per HTTP request
 # An attempt holds its request for 2 x JIRA_TIMEOUT + this; past that its worker is taken for dead.
 JIRA_LEASE_MARGIN = env_float("JIRA_LEASE_MARGIN", 30.0)
@@ -170,6 +179,18 @@ HUB_BASE_URL = env_str("HUB_BASE_URL", "http://127.0.0.1:8000")  # for links in 
 # Names whose values never reach a ticket: matched case-insensitively inside column names.
 HUB_REDACT_NAMES = env_list("HUB_REDACT_NAMES", "password,passwd,secret,token,api_key,card,cvv,ssn,iban")
 
+# --- Retention (cold storage, PostgreSQL): records older than this many days are pruned hourly ---
+# Events, error logs, audit entries, notifications and settled job failures (never failed ones).
+HUB_RETENTION_DAYS = env_int("HUB_RETENTION_DAYS", 30)
+# Celery task results (django-celery-results).
+HUB_RESULT_RETENTION_DAYS = env_int("HUB_RESULT_RETENTION_DAYS", 7)
+# Ticket requests created or failed (not those a failed job failure still waits to replay), outbox tickets.
+HUB_LEDGER_RETENTION_DAYS = env_int("HUB_LEDGER_RETENTION_DAYS", 90)
+# Daily statistics.
+HUB_STATS_RETENTION_DAYS = env_int("HUB_STATS_RETENTION_DAYS", 400)
+# Rows per DELETE statement, so pruning never holds many locks or one long transaction.
+HUB_PRUNE_BATCH = env_int("HUB_PRUNE_BATCH", 5000)
+
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -177,6 +198,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
+# No celery.backend_cleanup: beat would send it to the default queue `celery`, which no worker here
+# consumes (it would pile up in Redis). The hub prunes task results itself (notifications.prune).
+CELERY_RESULT_EXPIRES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True  # a batch is acknowledged once processed, not when received
@@ -191,12 +215,14 @@ OSS_CHECK_LOCK_SECONDS = env_int("OSS_CHECK_LOCK_SECONDS", 900)  # a check that 
 OSS_EVENTS_QUEUE = "oss:events"
 JIRA_CREATE_QUEUE = "jira:create"
 OSS_CHECK_QUEUE = "scheduler:oss-check"
+MAINTENANCE_QUEUE = "scheduler:maintenance"
 CELERY_TASK_QUEUES = [
     *(Queue(cdc_queue(env)) for env in HUB_ENVIRONMENTS),
     Queue(OSS_EVENTS_QUEUE),
     Queue(JIRA_CREATE_QUEUE),
     Queue(DEAD_LETTER_QUEUE),
     Queue(OSS_CHECK_QUEUE),
+    Queue(MAINTENANCE_QUEUE),
 ]
 # The CDC batch task is routed by its sender (the publisher names the environment's queue).
 CELERY_TASK_ROUTES = {
@@ -204,10 +230,22 @@ CELERY_TASK_ROUTES = {
     "jira_bridge.*": {"queue": JIRA_CREATE_QUEUE},
     "oss_watch.check_bucket": {"queue": OSS_CHECK_QUEUE},
     "oss_watch.*": {"queue": OSS_EVENTS_QUEUE},
+    "notifications.*": {"queue": MAINTENANCE_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "jira-requeue-stalled": {
         "task": "jira_bridge.requeue_stalled",
         "schedule": env_float("JIRA_REQUEUE_EVERY", 60.0),
+    },
+    # Maintenance expires after one interval: a worker that was down finds one run waiting, not a pile.
+    "records-aggregate-daily-stats": {
+        "task": "notifications.aggregate_daily_stats",
+        "schedule": env_int("HUB_AGGREGATE_EVERY", 300),
+        "options": {"expire_seconds": env_int("HUB_AGGREGATE_EVERY", 300)},
+    },
+    "records-prune": {
+        "task": "notifications.prune",
+        "schedule": env_int("HUB_PRUNE_EVERY", 3600),
+        "options": {"expire_seconds": env_int("HUB_PRUNE_EVERY", 3600)},
     },
 }

@@ -1,6 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
+from dashboard.api import api
 from hub import views
 
 admin.site.site_header = "The hub"
@@ -12,4 +13,6 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("", include("dashboard.urls")),
 ]

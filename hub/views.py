@@ -17,7 +17,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:index")
+    return redirect("dashboard:live")
 
 
 def metrics(request: HttpRequest) -> HttpResponse:

@@ -95,6 +95,8 @@ class DailyStatAdmin(RecordAdmin):
         "tickets",
         "failures",
         "bad_input",
+        "latency_p50_ms",
+        "latency_p95_ms",
     )
     list_filter = ("environment", "source", "day")
     search_fields = ("rule",)

@@ -120,6 +120,7 @@ class AuditEntry(models.Model):
     TICKET_REPLAYED = "ticket.replayed"
     BREAKER_CHANGED = "breaker.changed"
     RULES_IMPORTED = "rules.imported"
+    RECORDS_PRUNED = "records.pruned"
     ACTIONS = [
         (EVENTS_RECEIVED, "events received"),
         (TICKET_REQUESTED, "ticket requested"),
@@ -129,6 +130,7 @@ class AuditEntry(models.Model):
         (TICKET_REPLAYED, "dead letter replayed"),
         (BREAKER_CHANGED, "circuit breaker changed"),
         (RULES_IMPORTED, "rules imported"),
+        (RECORDS_PRUNED, "old records pruned"),
     ]
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -180,7 +182,8 @@ class Notification(models.Model):
 
 
 class DailyStat(models.Model):
-    """Counters per day, environment, source and rule ('' for events no rule claimed)."""
+    """Counters per day, environment, source and rule ('' for events no rule claimed), bumped as
+    things happen; ticket latencies filled in by notifications.retention.aggregate_daily_stats."""
 
     day = models.DateField()
     environment = models.CharField(max_length=32)
@@ -193,6 +196,18 @@ class DailyStat(models.Model):
     tickets = models.PositiveBigIntegerField(default=0)
     failures = models.PositiveBigIntegerField(default=0)
     bad_input = models.PositiveBigIntegerField(default=0)
+    latency_p50_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="from the ticket request being reserved (event received) to Jira accepting it, "
+        "tickets sent that day: median",
+    )
+    latency_p95_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="from the ticket request being reserved (event received) to Jira accepting it, "
+        "tickets sent that day: 95th percentile",
+    )
 
     class Meta:
         ordering = ["-day", "environment", "source", "rule"]

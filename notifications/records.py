@@ -6,10 +6,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import JSONField
 from django.utils import timezone
 
+from notifications import hot
+from notifications.live import publish_on_commit
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
 
 STAT_FIELDS = ("events", "duplicates", "matched", "silenced", "tickets", "failures", "bad_input")
@@ -47,7 +49,9 @@ def record_events(events: Iterable[Event]) -> list[Event]:
 
 
 def record_errors(errors: Iterable[ErrorLog]) -> list[ErrorLog]:
-    return ErrorLog.objects.bulk_create(list(errors), batch_size=1000)
+    errors = ErrorLog.objects.bulk_create(list(errors), batch_size=1000)
+    announce_errors(errors)
+    return errors
 
 
 def record_error(
@@ -60,7 +64,7 @@ def record_error(
     raw: str = "",
     context: dict[str, Any] | None = None,
 ) -> ErrorLog:
-    return ErrorLog.objects.create(
+    error = ErrorLog.objects.create(
         kind=kind,
         message=message,
         source=source,
@@ -69,6 +73,26 @@ def record_error(
         raw=raw,
         context=context or {},
     )
+    announce_errors([error])
+    return error
+
+
+def announce_errors(errors: list[ErrorLog], shown: int = 20) -> None:
+    """Show new errors on the live page once they are committed (the newest ``shown`` of a batch)."""
+    if errors:
+        publish_on_commit("errors", [error_summary(error) for error in errors[-shown:]])
+
+
+def error_summary(error: ErrorLog) -> dict[str, Any]:
+    return {
+        "id": error.pk,
+        "created_at": error.created_at.isoformat(),
+        "kind": error.kind,
+        "source": error.source,
+        "environment": error.environment,
+        "where": error.where,
+        "message": error.message[:300],
+    }
 
 
 def record_audit(
@@ -147,6 +171,7 @@ def bump_daily_stats(counts: Mapping[StatKey, Mapping[str, int]], day: dt.date |
     """Add ``counts`` to today's counters in one upsert, safe against concurrent workers."""
     if not counts:
         return
+    today = day is None
     day = day or timezone.now().date()
     rows = []
     for (environment, source, rule), values in counts.items():
@@ -164,3 +189,15 @@ def bump_daily_stats(counts: Mapping[StatKey, Mapping[str, int]], day: dt.date |
     )
     with connection.cursor() as cursor:
         cursor.executemany(sql, sorted(rows))  # sorted: concurrent upserts lock rows in one order
+    if today:
+        counts = {key: dict(values) for key, values in counts.items()}
+        transaction.on_commit(lambda: count_hot(counts))
+
+
+def count_hot(counts: Mapping[StatKey, Mapping[str, int]]) -> None:
+    """The same counts per minute and hour in Redis, for the live page: best effort, since the
+    durable counters above are already committed."""
+    try:
+        hot.count(counts)
+    except Exception:  # noqa: BLE001 - Redis down: the live page's rates lag, nothing is lost
+        pass

@@ -1,5 +1,7 @@
 import os
+import re
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,11 +48,15 @@ def wait_for(condition, timeout: float = 60.0, interval: float = 0.1, message: s
         time.sleep(interval)
 
 
-def procfile_command(name: str) -> list[str]:
-    """The command the Procfile runs for a process, so the tests start what operators start."""
+def procfile_command(name: str, env: dict[str, str] | None = None) -> list[str]:
+    """The command the Procfile runs for a process, so the tests start what operators start;
+    ``${NAME:-default}`` is expanded from ``env`` as the shell would."""
+    env = env or {}
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith(f"{name}:"):
-            return shlex.split(line.split(":", 1)[1])
+            command = line.split(":", 1)[1]
+            command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m[1], m[2]), command)
+            return shlex.split(command)
     raise LookupError(f"no {name} in Procfile")
 
 
@@ -74,7 +80,7 @@ def start_process(tmp_path, broker):
 
     def start(name: str, ready: str, extra_args=(), **env: str) -> subprocess.Popen:
         log = tmp_path / f"{name}{len(started)}.log"
-        command = [sys.executable, "-m", *procfile_command(name), *extra_args]  # "celery -A hub ..."
+        command = [sys.executable, "-m", *procfile_command(name, env), *extra_args]  # "celery -A hub ..."
         proc = subprocess.Popen(
             command, cwd=ROOT, env=process_env(**env), stdout=log.open("w"), stderr=subprocess.STDOUT
         )
@@ -94,6 +100,24 @@ def start_process(tmp_path, broker):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def start_web(start_process):
+    """Start the Procfile's web process (uvicorn, ASGI) on a free port; returns its base URL."""
+
+    def start(**env: str) -> str:
+        port = str(free_port())
+        start_process("web", "Application startup complete", HUB_PORT=port, **env)
+        return f"http://127.0.0.1:{port}"
+
+    return start
 
 
 @pytest.fixture

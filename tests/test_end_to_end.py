@@ -129,7 +129,15 @@ def test_the_worker_consumes_every_queue_but_the_dead_letter(broker, start_worke
     replies = wait_for(lambda: app.control.inspect(timeout=2).active_queues(), message="worker reply")
     (queues,) = replies.values()
     assert sorted(q["name"] for q in queues) == sorted(
-        ["cdc:dev", "cdc:staging", "cdc:prod", "oss:events", "jira:create", "scheduler:oss-check"]
+        [
+            "cdc:dev",
+            "cdc:staging",
+            "cdc:prod",
+            "oss:events",
+            "jira:create",
+            "scheduler:oss-check",
+            "scheduler:maintenance",
+        ]
     )
 
 

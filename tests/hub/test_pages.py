@@ -80,7 +80,7 @@ def test_a_rule_saved_in_the_admin_is_validated_like_the_rule_file(admin_client)
     assert admin_client.post("/admin/rules/rule/add/", good).status_code == 302
 
 
-def test_the_seven_queues_are_declared_and_routed():
+def test_the_queues_are_declared_and_routed():
     assert sorted(q.name for q in app.conf.task_queues) == sorted(
         [
             "cdc:dev",
@@ -90,9 +90,11 @@ def test_the_seven_queues_are_declared_and_routed():
             "jira:create",
             "jira:retry",
             "scheduler:oss-check",
+            "scheduler:maintenance",
         ]
     )
     assert app.amqp.router.route({}, "jira_bridge.create_ticket")["queue"].name == "jira:create"
+    assert app.amqp.router.route({}, "notifications.prune")["queue"].name == "scheduler:maintenance"
 
 
 def test_the_admin_links_flower(admin_client, settings):

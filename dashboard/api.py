@@ -1,0 +1,349 @@
+"""The JSON API, served at /api/ and described by its OpenAPI schema (/api/openapi.json, browsable
+at /api/docs). A staff session (CSRF applies to writes) or `Authorization: Bearer <token>` from
+`manage.py create_api_token`; the token acts as its user, so roles apply the same way. Only
+/api/health is public."""
+
+import datetime as dt
+import functools
+import hashlib
+import uuid
+from typing import Any, Literal
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db import transaction
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django_celery_results.models import TaskResult
+from ninja import Field, NinjaAPI, Query, Schema
+from ninja.errors import HttpError
+from ninja.responses import Status
+from ninja.security import HttpBearer, SessionAuthIsStaff
+
+from dashboard import queries
+from dashboard.models import ApiToken
+from dashboard.snapshot import snapshot
+from hub.health import report
+from jira_bridge.ledger import TicketDraft, request_tickets
+from jira_bridge.models import TicketRequest
+from jira_bridge.tasks import replay_and_send, send_requests
+from notifications import hot
+from notifications.models import DailyStat, JobFailure, Source
+
+REPLAY_PERMISSION = "notifications.replay_jobfailure"
+CREATE_PERMISSION = "jira_bridge.add_ticketrequest"
+PAGE_MAX = 200
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str):
+        user = ApiToken.user_for(token)
+        if user is not None and user.is_staff:
+            request.user = user  # permissions below are the token's user's
+            return user
+        return None
+
+
+def staff_or_token(view):
+    """For the schema and its docs page: a staff session, or the same bearer token as the API."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs):
+        if BearerToken()(request) is not None:
+            return view(request, *args, **kwargs)
+        return staff_member_required(view)(request, *args, **kwargs)
+
+    return guarded
+
+
+api = NinjaAPI(
+    title="The hub",
+    version="1",
+    description=__doc__,
+    urls_namespace="api",
+    auth=[SessionAuthIsStaff(), BearerToken()],
+    docs_decorator=staff_or_token,
+)
+
+
+def require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise HttpError(403, f"needs the permission {permission} (the operators role)")
+
+
+def page_of(rows, page: int, size: int) -> tuple[list, int]:
+    size = max(1, min(size, PAGE_MAX))
+    offset = (max(page, 1) - 1) * size
+    return list(rows[offset : offset + size]), size
+
+
+# --- Schemas ------------------------------------------------------------------------------------
+
+
+class Filters(Schema):
+    environment: str = ""
+    source: str = ""
+    rule: str = ""
+    since: str = Field("", description="ISO date or date-time (UTC if no zone)")
+    until: str = Field("", description="ISO date (whole day) or date-time")
+    page: int = 1
+    size: int = 50
+
+    def parsed(self) -> queries.Filters:
+        return queries.Filters.from_query(self.dict())
+
+
+class Queue(Schema):
+    name: str
+    waiting: int
+    active: int
+    scheduled: int
+    dead_letter: int
+
+
+class Queues(Schema):
+    queues: list[Queue]
+    breaker: dict[str, Any]
+    budget: dict[str, Any]
+    workers: int
+
+
+class Job(Schema):
+    id: str
+    name: str
+    queue: str
+    state: str
+    failed: bool
+    env: str = ""
+    args: str | None = None
+    result: Any = None
+    error: str = ""
+    started: float | None = None
+    finished: float | None = None
+    runtime_ms: float | None = None
+
+
+class JobDetail(Job):
+    ticket_request: int | None = None
+    job_failure: int | None = None
+    cold: bool = False
+
+
+class JobPage(Schema):
+    source: Literal["redis", "postgresql"]
+    page: int
+    jobs: list[Job]
+
+
+class Failure(Schema):
+    id: int
+    created_at: dt.datetime
+    task_name: str
+    queue: str
+    environment: str
+    subject: str
+    state: str
+    attempts: list[dict[str, Any]]
+    last_error: str
+    payload: dict[str, Any]
+
+
+class Ticket(Schema):
+    id: int
+    key: str
+    state: str
+    rule_name: str
+    environment: str
+    source: str
+    jira_key: str
+    jira_link: str
+    summary: str
+    attempts: int
+    last_error: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+class TicketDetail(Ticket):
+    fields: dict[str, Any]
+    history: list[dict[str, Any]]
+    events: list[int]
+
+
+class NewTicket(Schema):
+    """A ticket asked for directly (the original Jira service's POST /tickets)."""
+
+    summary: str = Field(..., min_length=1, max_length=255)
+    description: str = ""
+    project: str = Field("", description="Jira project key; default JIRA_DEFAULT_PROJECT")
+    issue_type: str = "Task"
+    priority: str = ""
+    labels: list[str] = []
+    environment: str = Field(..., description="one of HUB_ENVIRONMENTS")
+    idempotency_key: str = Field("", max_length=200, description="the same key never makes two tickets")
+
+
+class DailyRow(Schema):
+    day: dt.date
+    environment: str
+    source: str
+    rule: str
+    events: int
+    duplicates: int
+    matched: int
+    silenced: int
+    tickets: int
+    failures: int
+    bad_input: int
+    latency_p50_ms: float | None = Field(None, description="event received to ticket in Jira, median")
+    latency_p95_ms: float | None = None
+
+
+class Replayed(Schema):
+    id: int
+    summary: str
+    state: str
+
+
+# --- Endpoints ----------------------------------------------------------------------------------
+
+
+@api.get(
+    "/health", auth=None, response={200: dict, 503: dict},
+    summary="Database, Redis, broker and worker heartbeats (public)",
+)  # fmt: skip
+def health(request: HttpRequest):
+    body, healthy = report()
+    return Status(200 if healthy else 503, body)
+
+
+@api.get("/queues", response=Queues, summary="Per-queue depth, the Jira breaker and budget")
+def queues(request: HttpRequest):
+    return snapshot()
+
+
+@api.get("/jobs", response=JobPage, summary="Finished jobs: recent from Redis, older from PostgreSQL")
+def jobs(
+    request: HttpRequest,
+    queue: str = "",
+    state: Literal["all", "completed", "failed"] = "all",
+    name: str = "",
+    page: int = 1,
+    size: int = 50,
+    older: bool = Query(False, description="page through task results in PostgreSQL (by name, not queue)"),
+):
+    if not older:
+        size = max(1, min(size, PAGE_MAX))
+        recent = hot.recent_jobs(queue or None, state, limit=page * size)
+        recent = [job for job in recent if not name or job["name"] == name]
+        return {"source": "redis", "page": page, "jobs": recent[(page - 1) * size : page * size]}
+    rows = TaskResult.objects.order_by("-date_done")
+    if name:
+        rows = rows.filter(task_name=name)
+    if state == "completed":
+        rows = rows.filter(status="SUCCESS")
+    elif state == "failed":
+        rows = rows.exclude(status="SUCCESS")
+    found, _ = page_of(rows, page, size)
+    return {"source": "postgresql", "page": page, "jobs": [queries.find_job(r.task_id) for r in found]}
+
+
+@api.get("/jobs/{task_id}", response=JobDetail, summary="One job, linked to its ticket request or failure")
+def job(request: HttpRequest, task_id: str):
+    found = queries.find_job(task_id)
+    if found is None:
+        raise HttpError(404, "no such job")
+    return found
+
+
+@api.get("/failures", response=list[Failure], summary="Job failures (dead letters), newest first")
+def failures(request: HttpRequest, filters: Query[Filters], state: str = ""):
+    rows = filters.parsed().failures()
+    if state:
+        rows = rows.filter(state=state)
+    return page_of(rows, filters.page, filters.size)[0]
+
+
+@api.post("/failures/{failure_id}/replay", response=Replayed, summary="Replay a dead letter (operators)")
+def replay_failure(request: HttpRequest, failure_id: int):
+    require(request, REPLAY_PERMISSION)
+    failure = get_object_or_404(JobFailure, pk=failure_id)
+    plan = replay_and_send(JobFailure.objects.filter(pk=failure.pk), actor=request.user.get_username())
+    failure.refresh_from_db()
+    return {"id": failure.pk, "summary": plan.summary(), "state": failure.state}
+
+
+@api.get("/stats/daily", response=list[DailyRow], summary="Daily statistics per environment, source, rule")
+def daily_stats(request: HttpRequest, filters: Query[Filters]):
+    rows = DailyStat.objects.all()
+    parsed = filters.parsed()
+    if parsed.environment:
+        rows = rows.filter(environment=parsed.environment)
+    if parsed.source:
+        rows = rows.filter(source=parsed.source)
+    if parsed.rule:
+        rows = rows.filter(rule=parsed.rule)
+    if parsed.since:
+        rows = rows.filter(day__gte=parsed.since.date())
+    if parsed.until:
+        rows = rows.filter(day__lte=parsed.until.date())
+    return page_of(rows, filters.page, filters.size)[0]
+
+
+@api.get("/tickets", response=list[Ticket], summary="Ticket requests (the ledger), newest first")
+def tickets(request: HttpRequest, filters: Query[Filters], state: str = ""):
+    rows = filters.parsed().tickets()
+    if state:
+        rows = rows.filter(state=state)
+    return page_of(rows, filters.page, filters.size)[0]
+
+
+@api.get("/tickets/{request_id}", response=TicketDetail, summary="One ticket request")
+def ticket(request: HttpRequest, request_id: int):
+    found = get_object_or_404(TicketRequest, pk=request_id)
+    found.events_ids = list(found.events.values_list("id", flat=True)[:1000])
+    return ticket_detail(found)
+
+
+@api.post("/tickets", response={201: TicketDetail, 200: TicketDetail}, summary="Ask for a ticket (operators)")
+def create_ticket(request: HttpRequest, body: NewTicket):
+    """Through the same ledger and Jira budget as rule tickets: created once per idempotency key,
+    sent by a worker; 201 when new, 200 when the key was asked for before."""
+    require(request, CREATE_PERMISSION)
+    if body.environment not in settings.HUB_ENVIRONMENTS:
+        raise HttpError(422, f"environment must be one of {settings.HUB_ENVIRONMENTS}")
+    project = body.project or settings.JIRA_DEFAULT_PROJECT
+    if not project:
+        raise HttpError(422, "project is required (no JIRA_DEFAULT_PROJECT is set)")
+    fields: dict[str, Any] = {
+        "project": {"key": project},
+        "issuetype": {"name": body.issue_type},
+        "summary": body.summary,
+    }
+    if body.description:
+        fields["description"] = body.description
+    if body.priority:
+        fields["priority"] = {"name": body.priority}
+    if body.labels:
+        fields["labels"] = list(body.labels)
+    identity = body.idempotency_key or uuid.uuid4().hex
+    key = hashlib.sha256(f"api\0{identity}".encode()).hexdigest()
+    draft = TicketDraft(
+        key, None, f"api:{request.user.get_username()}", body.environment, Source.SYSTEM, fields
+    )
+    with transaction.atomic():
+        requested = request_tickets([draft])
+        transaction.on_commit(lambda: send_requests(requested.created, []))
+    found = TicketRequest.objects.get(key=key)
+    found.events_ids = []
+    return Status(201 if requested.created else 200, ticket_detail(found))
+
+
+def ticket_detail(found: TicketRequest) -> dict[str, Any]:
+    return {
+        **{name: getattr(found, name) for name in Ticket.model_fields if name != "summary"},
+        "summary": found.summary,
+        "fields": found.fields,
+        "history": found.history,
+        "events": found.events_ids,
+    }

@@ -1,0 +1,182 @@
+"""Lookups the pages and the API share: one job, one ticket request with its events, errors and
+failures filtered. Hot first (Redis), then cold (PostgreSQL)."""
+
+import ast
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_date, parse_datetime
+from django_celery_results.models import TaskResult
+
+from jira_bridge.ledger import CREATE_TASK
+from jira_bridge.models import TicketRequest
+from notifications import hot
+from notifications.models import ErrorLog, Event, JobFailure
+from rules.render import redact_columns, sensitivity
+
+TICKET_TASKS = {CREATE_TASK, "jira_bridge.update_ticket"}
+
+
+def find_job(task_id: str) -> dict[str, Any] | None:
+    """A job by its Celery task id: from the hot store while it is recent, then from the task
+    results in PostgreSQL. Links it to its ticket request and its job failure, if any."""
+    job = hot.job(task_id)
+    if job is None:
+        result = TaskResult.objects.filter(task_id=task_id).first()
+        if result is None:
+            return None
+        job = {
+            "id": task_id,
+            "name": result.task_name or "",
+            "queue": "",  # task results do not keep the queue
+            "state": result.status,
+            "failed": result.status != "SUCCESS" or result.result == '"failed"',
+            "env": "",
+            "args": result.task_args or "",
+            "result": loads(result.result),
+            "error": result.traceback or "",
+            "started": None,
+            "finished": result.date_done.timestamp() if result.date_done else None,
+            "runtime_ms": None,
+            "cold": True,
+        }
+    job["ticket_request"] = ticket_request_of(job)
+    failure = JobFailure.objects.filter(task_id=task_id).first()
+    job["job_failure"] = failure.pk if failure else None
+    return job
+
+
+def ticket_request_of(job: dict[str, Any]) -> int | None:
+    """The ticket request a Jira job worked on: its only argument (hot: ``arg0``; cold: the
+    stored repr of the arguments, e.g. ``(42,)``)."""
+    if job.get("name") not in TICKET_TASKS:
+        return None
+    first = job.get("arg0")
+    if first is None:
+        try:
+            first = ast.literal_eval(str(job.get("args") or "()"))[0]
+        except (ValueError, SyntaxError, IndexError, TypeError, KeyError):
+            return None
+    return first if isinstance(first, int) else None
+
+
+def loads(value: str | None) -> Any:
+    try:
+        return orjson.loads(value) if value else None
+    except orjson.JSONDecodeError:
+        return value
+
+
+def redacted(event: Event, redact: list[str]) -> dict[str, Any]:
+    """The event as a ticket template saw it: sensitive columns replaced."""
+    is_sensitive = sensitivity(settings.HUB_REDACT_NAMES, redact)
+    payload = dict(event.payload) if isinstance(event.payload, dict) else {"raw": event.payload}
+    for part in ("data", "old"):
+        if part in payload:
+            payload[part] = redact_columns(payload[part], is_sensitive)
+    return payload
+
+
+@dataclass
+class TicketView:
+    request: TicketRequest
+    events: list[dict[str, Any]]
+    event_count: int
+    failures: list[JobFailure]
+
+
+def ticket_view(pk: int, events_shown: int = 20) -> TicketView | None:
+    request = TicketRequest.objects.select_related("rule").filter(pk=pk).first()
+    if request is None:
+        return None
+    redact = list(request.rule.redact) if request.rule else []
+    events = request.events.order_by("id")
+    return TicketView(
+        request=request,
+        events=[{"event": e, "redacted": redacted(e, redact)} for e in events[:events_shown]],
+        event_count=events.count(),
+        failures=list(JobFailure.objects.filter(subject=f"ticket_request:{pk}")),
+    )
+
+
+@dataclass
+class Filters:
+    """The error viewer's and the API's filters; empty means any."""
+
+    environment: str = ""
+    source: str = ""
+    rule: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    @classmethod
+    def from_query(cls, query) -> "Filters":
+        return cls(
+            environment=query.get("environment", "").strip(),
+            source=query.get("source", "").strip(),
+            rule=query.get("rule", "").strip(),
+            since=moment(query.get("since", "")),
+            until=moment(query.get("until", ""), end_of_day=True),
+        )
+
+    def errors(self) -> QuerySet[ErrorLog]:
+        rows = ErrorLog.objects.all()
+        if self.environment:
+            rows = rows.filter(environment=self.environment)
+        if self.source:
+            rows = rows.filter(source=self.source)
+        if self.rule:
+            rows = rows.filter(Q(context__rule=self.rule) | Q(where__startswith=f"rule {self.rule},"))
+        return self.in_time(rows, "created_at")
+
+    def failures(self) -> QuerySet[JobFailure]:
+        rows = JobFailure.objects.all()
+        if self.environment:
+            rows = rows.filter(environment=self.environment)
+        if self.source:
+            rows = (
+                rows.filter(queue__startswith=f"{self.source}:")
+                if self.source != "jira"
+                else rows.filter(task_name__startswith="jira_bridge.")
+            )
+        if self.rule:
+            rows = rows.filter(payload__rule=self.rule)
+        return self.in_time(rows, "created_at")
+
+    def tickets(self) -> QuerySet[TicketRequest]:
+        rows = TicketRequest.objects.all()
+        if self.environment:
+            rows = rows.filter(environment=self.environment)
+        if self.source:
+            rows = rows.filter(source=self.source)
+        if self.rule:
+            rows = rows.filter(rule_name=self.rule)
+        return self.in_time(rows, "created_at")
+
+    def in_time(self, rows: QuerySet, field: str) -> QuerySet:
+        if self.since:
+            rows = rows.filter(**{f"{field}__gte": self.since})
+        if self.until:
+            rows = rows.filter(**{f"{field}__lte": self.until})
+        return rows
+
+
+def moment(text: str, end_of_day: bool = False) -> dt.datetime | None:
+    """An ISO date or date-time from a query string (UTC when no zone); None if empty or bad."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = parse_datetime(text)
+    except ValueError:
+        value = None
+    if value is None:
+        day = parse_date(text) if len(text) == 10 else None
+        if day is None:
+            return None
+        value = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

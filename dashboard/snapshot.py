@@ -1,0 +1,76 @@
+"""What the live page shows, in one dict: queues, rates, the Jira breaker and budget, workers.
+Recent figures come from Redis (notifications.hot); the days before today from DailyStat."""
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from hub.health import check_redis
+from jira_bridge.bridge import get_bridge
+from notifications import hot
+from notifications.models import DailyStat, ErrorLog, JobFailure
+from notifications.records import error_summary
+
+RATES = ("events", "tickets")
+LAST_24H = ("events", "matched", "tickets", "failures", "bad_input")
+
+
+def snapshot() -> dict[str, Any]:
+    envs = settings.HUB_ENVIRONMENTS
+    dead = dict(
+        JobFailure.objects.filter(state=JobFailure.State.FAILED)
+        .values_list("queue")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    queues = hot.queue_depths()
+    for queue in queues:
+        queue["dead_letter"] = dead.pop(queue["name"], 0)
+    if dead:  # failures of a queue no longer configured: still shown, never hidden
+        queues.append(
+            {"name": "other", "waiting": 0, "active": 0, "scheduled": 0, "dead_letter": sum(dead.values())}
+        )
+    hourly = hot.per_hour(envs, LAST_24H)
+    bridge = get_bridge()
+    breaker, budget = bridge.breaker.state(), bridge.budget.state()
+    return {
+        "at": timezone.now().isoformat(),
+        "environments": envs,
+        "queues": queues,
+        "per_minute": hot.per_minute(envs, RATES),
+        "last_24h": {env: {name: sum(values) for name, values in hourly[env].items()} for env in envs},
+        "breaker": {"state": breaker.state, "failures": breaker.failures},
+        "budget": {"tokens": budget.tokens, "burst": settings.JIRA_BURST, "paused_for": budget.paused_for},
+        "workers": check_redis()[1],
+    }
+
+
+def earlier_days(days: int = 7) -> list[dict[str, Any]]:
+    """DailyStat totals per day and environment, before today (today is in last_24h)."""
+    today = timezone.now().date()
+    return list(
+        DailyStat.objects.filter(day__gte=today - dt.timedelta(days=days), day__lt=today)
+        .values("day", "environment")
+        .annotate(
+            events=Sum("events"), matched=Sum("matched"), tickets=Sum("tickets"),
+            failures=Sum("failures"), bad_input=Sum("bad_input"),
+        )
+        .order_by("-day", "environment")
+    )  # fmt: skip
+
+
+def latest_errors(limit: int = 10) -> list[dict[str, Any]]:
+    return [error_summary(error) for error in ErrorLog.objects.all()[:limit]]
+
+
+def page(limit: int = 15) -> dict[str, Any]:
+    """Everything the live page starts from; later changes arrive as server-sent events."""
+    return {
+        **snapshot(),
+        "jobs": hot.recent_jobs(limit=limit),
+        "errors": latest_errors(),
+        "earlier_days": [{**row, "day": row["day"].isoformat()} for row in earlier_days()],
+    }

@@ -1,0 +1,75 @@
+"""The hub's pages beside the admin (staff logins only): the live page and its event stream, one
+job, one ticket request with its events, and the error viewer with replay for operators."""
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_eventstream.views import events
+
+from dashboard import queries
+from dashboard.snapshot import page
+from jira_bridge.tasks import replay_and_send
+from notifications.models import JobFailure, Source
+
+REPLAY_PERMISSION = "notifications.replay_jobfailure"
+
+
+@staff_member_required
+def live(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/live.html", {"title": "Live", "initial": page()})
+
+
+def live_events(request: HttpRequest) -> HttpResponse:
+    """The live page's server-sent events (django-eventstream; see notifications.live)."""
+    if not (request.user.is_authenticated and request.user.is_active and request.user.is_staff):
+        return HttpResponse("authentication required\n", status=401, content_type="text/plain")
+    return events(request)
+
+
+@staff_member_required
+def job(request: HttpRequest, task_id: str) -> HttpResponse:
+    found = queries.find_job(task_id)
+    if found is None:
+        raise Http404("no such job (recent jobs are kept in Redis, older ones as task results)")
+    return render(request, "dashboard/job.html", {"title": f"Job {task_id}", "job": found})
+
+
+@staff_member_required
+def ticket(request: HttpRequest, pk: int) -> HttpResponse:
+    view = queries.ticket_view(pk)
+    if view is None:
+        raise Http404("no such ticket request")
+    return render(request, "dashboard/ticket.html", {
+        "title": f"Ticket request {pk}", "view": view,
+        "can_replay": request.user.has_perm(REPLAY_PERMISSION),
+    })  # fmt: skip
+
+
+@staff_member_required
+def errors(request: HttpRequest) -> HttpResponse:
+    filters = queries.Filters.from_query(request.GET)
+    failures = Paginator(filters.failures(), 50).get_page(request.GET.get("failures_page"))
+    error_rows = Paginator(filters.errors(), 50).get_page(request.GET.get("page"))
+    return render(request, "dashboard/errors.html", {
+        "title": "Errors and failures", "filters": filters, "errors": error_rows, "failures": failures,
+        "sources": Source.choices, "can_replay": request.user.has_perm(REPLAY_PERMISSION),
+    })  # fmt: skip
+
+
+@require_POST
+@staff_member_required
+def replay(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replay one dead letter through the ledger (operators only)."""
+    if not request.user.has_perm(REPLAY_PERMISSION):
+        return HttpResponse("operators only\n", status=403, content_type="text/plain")
+    failure = get_object_or_404(JobFailure, pk=pk)
+    plan = replay_and_send(JobFailure.objects.filter(pk=failure.pk), actor=request.user.get_username())
+    messages.info(request, f"Replay of failure {pk}: {plan.summary()}")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = "dashboard:errors"
+    return redirect(back)

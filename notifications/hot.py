@@ -1,0 +1,192 @@
+"""Hot state in Redis: what the live page and the API show for the last hours, cheap to read and
+bounded by construction. PostgreSQL keeps the history (events, failures, daily statistics,
+Celery task results); this keeps only what is recent.
+
+Keys (all under ``hub:``):
+- ``hub:jobs:<queue>:completed`` / ``:failed``: the newest finished jobs per queue, capped at
+  RECENT_COMPLETED / RECENT_FAILED entries (LPUSH + LTRIM).
+- ``hub:job:<task id>``: one job's metadata, expiring after HUB_HOT_RETENTION_HOURS.
+- ``hub:active:<queue>``: jobs running now (task id -> start time).
+- ``hub:scheduled:<queue>``: jobs waiting for a countdown (a retry), task id scored by when.
+- ``hub:rate:m:<env>:<minute>`` / ``hub:rate:h:<env>:<hour>``: daily-statistics counters
+  (events, tickets, failures, ...) per minute (kept two hours) and per hour (kept the hot
+  retention), so "per minute" and "last 24 h" come from Redis while older days come from
+  DailyStat.
+"""
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+from django.conf import settings
+
+from hub.redis import hub_redis
+
+RECENT_COMPLETED = 100
+RECENT_FAILED = 1000
+MINUTE_TTL = 2 * 3600
+
+JOBS_KEY = "hub:jobs:{queue}:{kind}"
+JOB_KEY = "hub:job:{task_id}"
+ACTIVE_KEY = "hub:active:{queue}"
+SCHEDULED_KEY = "hub:scheduled:{queue}"
+MINUTE_KEY = "hub:rate:m:{env}:{minute}"
+HOUR_KEY = "hub:rate:h:{env}:{hour}"
+
+
+def hot_ttl() -> int:
+    """Seconds a job's metadata and the hourly counters are kept."""
+    return int(settings.HUB_HOT_RETENTION_HOURS * 3600)
+
+
+def queue_names() -> list[str]:
+    return [queue.name for queue in settings.CELERY_TASK_QUEUES]
+
+
+# --- Jobs ---------------------------------------------------------------------------------------
+
+
+def job_started(task_id: str, queue: str, name: str, client: redis.Redis | None = None) -> None:
+    client = client or hub_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(ACTIVE_KEY.format(queue=queue), task_id, orjson.dumps({"name": name, "started": time.time()}))
+    pipe.zrem(SCHEDULED_KEY.format(queue=queue), task_id)
+    pipe.execute()
+
+
+def job_scheduled(task_id: str, queue: str, when: float, client: redis.Redis | None = None) -> None:
+    """A job that will run again at ``when`` (epoch seconds): a retry with a countdown."""
+    client = client or hub_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.hdel(ACTIVE_KEY.format(queue=queue), task_id)
+    pipe.zadd(SCHEDULED_KEY.format(queue=queue), {task_id: when})
+    pipe.execute()
+
+
+def job_finished(job: dict[str, Any], client: redis.Redis | None = None) -> None:
+    """Keep a finished job: in its queue's capped list and as metadata with a TTL.
+
+    ``job`` needs ``id``, ``queue``, ``name`` and ``failed``; the rest (started, finished,
+    runtime_ms, env, result, error, args) is shown as it is."""
+    client = client or hub_redis()
+    queue = job["queue"]
+    kind, cap = ("failed", RECENT_FAILED) if job["failed"] else ("completed", RECENT_COMPLETED)
+    data = orjson.dumps(job)
+    key = JOBS_KEY.format(queue=queue, kind=kind)
+    pipe = client.pipeline(transaction=False)
+    pipe.hdel(ACTIVE_KEY.format(queue=queue), job["id"])
+    pipe.lpush(key, data)
+    pipe.ltrim(key, 0, cap - 1)
+    pipe.set(JOB_KEY.format(task_id=job["id"]), data, ex=hot_ttl())
+    pipe.execute()
+
+
+def recent_jobs(
+    queue: str | None = None, kind: str = "all", limit: int = 20, client: redis.Redis | None = None
+) -> list[dict[str, Any]]:
+    """The newest finished jobs, newest first: of one queue or all, completed, failed or both."""
+    client = client or hub_redis()
+    kinds = ["completed", "failed"] if kind == "all" else [kind]
+    pipe = client.pipeline(transaction=False)
+    for name in [queue] if queue else queue_names():
+        for each in kinds:
+            pipe.lrange(JOBS_KEY.format(queue=name, kind=each), 0, limit - 1)
+    jobs = [orjson.loads(raw) for rows in pipe.execute() for raw in rows]
+    jobs.sort(key=lambda job: job.get("finished") or 0, reverse=True)
+    return jobs[:limit]
+
+
+def job(task_id: str, client: redis.Redis | None = None) -> dict[str, Any] | None:
+    raw = (client or hub_redis()).get(JOB_KEY.format(task_id=task_id))
+    return orjson.loads(raw) if raw else None
+
+
+# --- Queues -------------------------------------------------------------------------------------
+
+
+def queue_depths(client: redis.Redis | None = None) -> list[dict[str, Any]]:
+    """Per queue: waiting in the broker, running now, waiting for a countdown, and (for the
+    dead-letter queue) dead letters not yet replayed. Entries a killed worker left behind are
+    dropped once older than the broker's visibility timeout (the message is redelivered then)."""
+    client = client or hub_redis()
+    stale_before = time.time() - settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    names = queue_names()
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+        pipe.hgetall(ACTIVE_KEY.format(queue=name))
+        pipe.zremrangebyscore(SCHEDULED_KEY.format(queue=name), "-inf", stale_before)
+        pipe.zcard(SCHEDULED_KEY.format(queue=name))
+    replies = pipe.execute()
+    depths = []
+    for i, name in enumerate(names):
+        waiting, active, _, scheduled = replies[4 * i : 4 * i + 4]
+        stale = [tid for tid, raw in active.items() if orjson.loads(raw)["started"] < stale_before]
+        if stale:
+            client.hdel(ACTIVE_KEY.format(queue=name), *stale)
+        depths.append(
+            {"name": name, "waiting": waiting, "active": len(active) - len(stale), "scheduled": scheduled}
+        )
+    return depths
+
+
+# --- Counters per minute and hour ---------------------------------------------------------------
+
+
+def count(counts: Mapping[tuple[str, str, str], Mapping[str, int]], now: float | None = None) -> None:
+    """Add daily-statistics counts (keyed environment, source, rule) to this minute and hour."""
+    now = now or time.time()
+    minute, hour = int(now // 60), int(now // 3600)
+    totals: dict[str, dict[str, int]] = {}
+    for (env, _source, _rule), values in counts.items():
+        for name, value in values.items():
+            if value:
+                totals.setdefault(env, {}).setdefault(name, 0)
+                totals[env][name] += value
+    if not totals:
+        return
+    pipe = hub_redis().pipeline(transaction=False)
+    for env, values in totals.items():
+        for key, ttl in ((MINUTE_KEY.format(env=env, minute=minute), MINUTE_TTL),
+                         (HOUR_KEY.format(env=env, hour=hour), hot_ttl())):  # fmt: skip
+            for name, value in values.items():
+                pipe.hincrby(key, name, value)
+            pipe.expire(key, ttl)
+    pipe.execute()
+
+
+def per_minute(
+    envs: Iterable[str], names: Iterable[str], minutes: int = 60, now: float | None = None
+) -> dict[str, dict[str, list[int]]]:
+    """{env: {name: [count per minute, oldest first, the current minute last]}}."""
+    return _series(MINUTE_KEY, "minute", 60, envs, names, minutes, now)
+
+
+def per_hour(
+    envs: Iterable[str], names: Iterable[str], hours: int = 24, now: float | None = None
+) -> dict[str, dict[str, list[int]]]:
+    return _series(HOUR_KEY, "hour", 3600, envs, names, hours, now)
+
+
+def _series(pattern, field, width, envs, names, length, now) -> dict[str, dict[str, list[int]]]:
+    last = int((now or time.time()) // width)
+    slots = range(last - length + 1, last + 1)
+    envs, names = list(envs), list(names)
+    pipe = hub_redis().pipeline(transaction=False)
+    for env in envs:
+        for slot in slots:
+            pipe.hmget(pattern.format(env=env, **{field: slot}), names)
+    replies = iter(pipe.execute())
+    series = {env: {name: [] for name in names} for env in envs}
+    for env in envs:
+        for _ in slots:
+            for name, value in zip(names, next(replies), strict=True):
+                series[env][name].append(int(value or 0))
+    return series
+
+
+def iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch else None

@@ -1,0 +1,132 @@
+"""The live page's stream, end to end: the Procfile's web process (uvicorn), a worker and the
+publisher; a logged-in client reads the server-sent events a worker publishes."""
+
+import json
+import queue
+import re
+import threading
+
+import pytest
+import requests
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+
+from tests.conftest import EXAMPLES, run_publisher, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+REFUND = (
+    '{"database":"shop","table":"orders","type":"update","ts":1763700100,"xid":77,"commit":true,'
+    '"data":{"id":4242,"status":"refunded","card_number":"4111111111111111"},"old":{"status":"paid"}}\n'
+)
+
+
+def login(base: str, username: str = "ops") -> requests.Session:
+    user = User.objects.create_user(username, password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="operators"))
+    session = requests.Session()
+    form = session.get(f"{base}/admin/login/").text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)[1]
+    page = session.post(
+        f"{base}/admin/login/?next=/live/",
+        data={"username": username, "password": "pw", "csrfmiddlewaretoken": token, "next": "/live/"},
+    )
+    assert page.status_code == 200 and page.url.endswith("/live/"), page.url
+    return session
+
+
+def listen(session: requests.Session, url: str) -> "queue.Queue[tuple[str, dict]]":
+    """Read the event stream in a thread; (event type, data) pairs arrive on the queue."""
+    received: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        with session.get(url, stream=True, timeout=120) as response:
+            received.put(("status", {"code": response.status_code}))
+            event = None
+            try:
+                for line in response.iter_lines(decode_unicode=True):
+                    if line.startswith("event: "):
+                        event = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and event:
+                        received.put((event, json.loads(line.removeprefix("data: "))))
+            except requests.exceptions.ChunkedEncodingError:
+                pass  # the web process stopped at the end of the test
+
+    threading.Thread(target=read, daemon=True).start()
+    return received
+
+
+def next_event(received: queue.Queue, kind: str, accept=lambda data: True) -> dict:
+    def found():
+        while not received.empty():
+            event, data = received.get()
+            if event == kind and accept(data):
+                return data
+        return None
+
+    return wait_for(found, timeout=60, message=f"a {kind} event")
+
+
+def test_a_published_change_reaches_a_logged_in_stream_as_it_happens(broker, start_web, start_worker):
+    # Given the example rules, the web process and a worker, and an operator watching the stream
+    call_command("import_rules", str(EXAMPLES / "rules.yaml"))
+    base = start_web()
+    start_worker()
+    session = login(base)
+    received = listen(session, f"{base}/live/events/")
+    assert next_event(received, "status")["code"] == 200
+
+    # Then snapshots arrive with the worker's heartbeats
+    first = next_event(received, "snapshot")
+    assert {q["name"] for q in first["queues"]} >= {"cdc:prod", "jira:create", "jira:retry"}
+    assert first["breaker"]["state"] == "closed" and first["workers"] >= 1
+
+    # When a refund is published into prod
+    result = run_publisher("prod", REFUND.encode())
+    assert result.returncode == 0, result.stderr.decode()
+
+    # Then the batch job and the ticket job appear on the stream, and the counters move
+    batch = next_event(received, "job", lambda j: j["queue"] == "cdc:prod")
+    assert batch["env"] == "prod" and batch["failed"] is False
+    assert batch["result"] == {"events": 1, "duplicates": 0, "rejected": 0, "tickets": 1}
+    created = next_event(received, "job", lambda j: j["name"] == "jira_bridge.create_ticket")
+    assert created["result"] == "created" and created["arg0"] is not None
+    counted = next_event(received, "snapshot", lambda s: s["per_minute"]["prod"]["tickets"][-1] == 1)
+    assert counted["per_minute"]["prod"]["events"][-1] == 1
+    assert counted["last_24h"]["prod"]["tickets"] == 1
+
+    # and the same job is in the API and on its own page, linked to its ticket request
+    params = {"queue": "jira:create", "name": "jira_bridge.create_ticket"}
+    jobs = session.get(f"{base}/api/jobs", params=params).json()["jobs"]
+    assert [j["id"] for j in jobs] == [created["id"]]
+    page = session.get(f"{base}/jobs/{created['id']}/")
+    assert page.status_code == 200 and f"/tickets/{created['arg0']}/" in page.text
+    ticket = session.get(f"{base}/tickets/{created['arg0']}/").text
+    assert "Order 4242 refunded in prod" in ticket
+    assert "4111111111111111" in ticket, "the event as received"
+    assert "[redacted]" in ticket, "and as the templates saw it"
+
+
+def test_a_bad_line_shows_up_among_the_errors(broker, start_web, start_worker):
+    base = start_web()
+    start_worker()
+    received = listen(login(base), f"{base}/live/events/")
+    assert next_event(received, "status")["code"] == 200
+
+    result = run_publisher("dev", b'{"database":"shop","table":"orders","type":"upsert","data":{}}\n')
+    assert result.returncode == 0, result.stderr.decode()
+
+    errors = next_event(received, "errors")
+    assert errors[0]["kind"] == "bad_input" and "upsert" in errors[0]["message"]
+
+
+def test_the_stream_is_refused_without_a_staff_login(start_web):
+    base = start_web()
+    assert requests.get(f"{base}/live/events/", timeout=10).status_code == 401
+    User.objects.create_user("outsider", password="pw")  # not staff
+    session = requests.Session()
+    form = session.get(f"{base}/admin/login/").text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)[1]
+    session.post(f"{base}/admin/login/", data={"username": "outsider", "password": "pw",
+                                               "csrfmiddlewaretoken": token})  # fmt: skip
+    assert session.get(f"{base}/live/events/", timeout=10).status_code == 401

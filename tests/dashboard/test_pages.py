@@ -1,0 +1,118 @@
+"""The live page, the job and ticket inspectors and the error viewer, rendered by Django against
+real PostgreSQL and Redis; replay from them for operators only."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from jira_bridge.models import TicketRequest
+from notifications import hot
+from notifications.models import ErrorLog, Event, JobFailure
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/", "/live/", "/jobs/x/", "/tickets/1/", "/errors/"]
+
+
+def person(role: str) -> Client:
+    user = User.objects.create_user(role, password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_each_page_needs_a_staff_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+
+
+def test_a_non_staff_login_is_sent_to_the_login_page_too(client):
+    client.force_login(User.objects.create_user("outsider", password="pw"))
+    assert client.get("/live/").status_code == 302
+
+
+def test_the_live_page_starts_from_redis_and_postgresql(broker):
+    hot.job_finished({"id": "j1", "name": "rules.process_cdc_batch", "queue": "cdc:prod", "failed": False,
+                      "state": "SUCCESS", "finished": 1.0, "result": {"events": 3}})  # fmt: skip
+    ErrorLog.objects.create(kind="bad_input", source="cdc", environment="dev", message="not JSON <script>")
+    page = person("viewers").get("/live/").content.decode()
+    assert 'id="hub-initial"' in page and '"id": "j1"' in page, "the recent job, from Redis"
+    assert "not JSON \\u003Cscript\\u003E" in page, "errors escaped inside the page's JSON"
+    assert "/live/events/" in page
+
+
+def refund_ticket() -> TicketRequest:
+    event = Event.objects.create(
+        environment="prod", event_id="e1", database="shop", table="orders", type="update", outcome="matched",
+        payload={"data": {"id": 7, "card_number": "4111111111111111"}, "old": {"status": "paid"}},
+    )  # fmt: skip
+    request = TicketRequest.objects.create(
+        key="k1", rule_name="refunds", environment="prod", state="failed", attempts=2,
+        fields={"summary": "Order 7 refunded"},
+        history=[{"at": "t1", "outcome": "transient", "status": 503, "error": "Service Unavailable"},
+                 {"at": "t2", "outcome": "gave up", "status": 503, "error": "Service Unavailable"}],
+    )  # fmt: skip
+    request.events.add(event)
+    return request
+
+
+def test_the_ticket_page_shows_the_event_raw_and_redacted_and_every_attempt(broker):
+    request = refund_ticket()
+    JobFailure.objects.create(task_name="jira_bridge.create_ticket", subject=f"ticket_request:{request.pk}",
+                              payload={"request_id": request.pk, "rule": "refunds"})  # fmt: skip
+    page = person("viewers").get(f"/tickets/{request.pk}/").content.decode()
+    assert "Order 7 refunded" in page
+    assert "4111111111111111" in page and "[redacted]" in page, "raw and as the templates saw it"
+    assert page.count("Service Unavailable") == 2, "both attempts"
+    assert 'value="Replay"' not in page, "no replay button for a viewer"
+
+
+def test_an_operator_replays_from_the_error_viewer_and_a_viewer_cannot(
+    broker, django_capture_on_commit_callbacks
+):
+    request = refund_ticket()
+    failure = JobFailure.objects.create(
+        task_name="jira_bridge.create_ticket", queue="jira:create", environment="prod",
+        subject=f"ticket_request:{request.pk}", payload={"request_id": request.pk, "rule": "refunds"},
+    )  # fmt: skip
+    viewer, operator = person("viewers"), person("operators")
+    assert 'value="Replay"' not in viewer.get("/errors/").content.decode()
+    assert viewer.post(f"/failures/{failure.pk}/replay/").status_code == 403
+    assert JobFailure.objects.get().state == "failed"
+
+    assert 'value="Replay"' in operator.get("/errors/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = operator.post(f"/failures/{failure.pk}/replay/", {"next": "https://evil.example/"})
+    assert done.status_code == 302 and done["Location"] == "/errors/", "never redirected off the hub"
+    assert JobFailure.objects.get().state == "replayed"
+    assert TicketRequest.objects.get().state == "reserved"
+    assert broker.llen("jira:create") == 1, "sent to be created again"
+
+
+def test_the_error_viewer_filters_by_environment_source_rule_and_time(broker):
+    ErrorLog.objects.create(kind="bad_input", source="cdc", environment="dev", message="dev-line")
+    ErrorLog.objects.create(kind="oss", source="oss", environment="prod", message="prod-bucket")
+    ErrorLog.objects.create(kind="template", source="rules", environment="prod", message="tmpl-refunds",
+                            where="rule refunds, publisher line 3")  # fmt: skip
+    viewer = person("viewers")
+
+    def shown(query: str) -> set[str]:
+        page = viewer.get(f"/errors/?{query}").content.decode()
+        return {m for m in ("dev-line", "prod-bucket", "tmpl-refunds") if m in page}
+
+    assert shown("") == {"dev-line", "prod-bucket", "tmpl-refunds"}
+    assert shown("environment=prod") == {"prod-bucket", "tmpl-refunds"}
+    assert shown("source=oss") == {"prod-bucket"}
+    assert shown("rule=refunds") == {"tmpl-refunds"}
+    assert shown("since=2999-01-01") == set()
+    assert shown("until=2000-01-01") == set()
+
+
+def test_a_job_page_comes_from_redis_while_recent(broker):
+    hot.job_finished({"id": "j9", "name": "jira_bridge.create_ticket", "queue": "jira:create", "failed": True,
+                      "state": "FAILURE", "arg0": 41, "error": "boom", "finished": 1.0})  # fmt: skip
+    page = person("viewers").get("/jobs/j9/").content.decode()
+    assert "Redis (recent jobs)" in page and "/tickets/41/" in page and "boom" in page
+    assert person("operators").get("/jobs/nope/").status_code == 404
