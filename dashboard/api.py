@@ -28,7 +28,7 @@ from jira_bridge.ledger import TicketDraft, request_tickets
 from jira_bridge.models import TicketRequest
 from jira_bridge.tasks import replay_and_send, send_requests
 from notifications import hot
-from notifications.models import DailyStat, JobFailure, Source
+from notifications.models import JobFailure, Source
 
 REPLAY_PERMISSION = "notifications.replay_jobfailure"
 CREATE_PERMISSION = "jira_bridge.add_ticketrequest"
@@ -75,6 +75,10 @@ def page_of(rows, page: int, size: int) -> tuple[list, int]:
     size = max(1, min(size, PAGE_MAX))
     offset = (max(page, 1) - 1) * size
     return list(rows[offset : offset + size]), size
+
+
+def in_state(rows, state: str, filters: "Filters") -> list:
+    return page_of(rows.filter(state=state) if state else rows, filters.page, filters.size)[0]
 
 
 # --- Schemas ------------------------------------------------------------------------------------
@@ -258,10 +262,7 @@ def job(request: HttpRequest, task_id: str):
 
 @api.get("/failures", response=list[Failure], summary="Job failures (dead letters), newest first")
 def failures(request: HttpRequest, filters: Query[Filters], state: str = ""):
-    rows = filters.parsed().failures()
-    if state:
-        rows = rows.filter(state=state)
-    return page_of(rows, filters.page, filters.size)[0]
+    return in_state(filters.parsed().failures(), state, filters)
 
 
 @api.post("/failures/{failure_id}/replay", response=Replayed, summary="Replay a dead letter (operators)")
@@ -275,27 +276,12 @@ def replay_failure(request: HttpRequest, failure_id: int):
 
 @api.get("/stats/daily", response=list[DailyRow], summary="Daily statistics per environment, source, rule")
 def daily_stats(request: HttpRequest, filters: Query[Filters]):
-    rows = DailyStat.objects.all()
-    parsed = filters.parsed()
-    if parsed.environment:
-        rows = rows.filter(environment=parsed.environment)
-    if parsed.source:
-        rows = rows.filter(source=parsed.source)
-    if parsed.rule:
-        rows = rows.filter(rule=parsed.rule)
-    if parsed.since:
-        rows = rows.filter(day__gte=parsed.since.date())
-    if parsed.until:
-        rows = rows.filter(day__lte=parsed.until.date())
-    return page_of(rows, filters.page, filters.size)[0]
+    return page_of(filters.parsed().daily_stats(), filters.page, filters.size)[0]
 
 
 @api.get("/tickets", response=list[Ticket], summary="Ticket requests (the ledger), newest first")
 def tickets(request: HttpRequest, filters: Query[Filters], state: str = ""):
-    rows = filters.parsed().tickets()
-    if state:
-        rows = rows.filter(state=state)
-    return page_of(rows, filters.page, filters.size)[0]
+    return in_state(filters.parsed().tickets(), state, filters)
 
 
 @api.get("/tickets/{request_id}", response=TicketDetail, summary="One ticket request")

@@ -3,6 +3,7 @@ failures filtered. Hot first (Redis), then cold (PostgreSQL)."""
 
 import ast
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,10 @@ from django_celery_results.models import TaskResult
 from jira_bridge.ledger import CREATE_TASK
 from jira_bridge.models import TicketRequest
 from notifications import hot
-from notifications.models import ErrorLog, Event, JobFailure
+from notifications.models import DailyStat, ErrorLog, Event, JobFailure
 from rules.render import redact_columns, sensitivity
 
+Lookup = str | Callable[[str], Q]
 TICKET_TASKS = {CREATE_TASK, "jira_bridge.update_ticket"}
 
 
@@ -123,46 +125,39 @@ class Filters:
             until=moment(query.get("until", ""), end_of_day=True),
         )
 
+    def narrow(self, rows: QuerySet, *, source: Lookup, rule: Lookup, time: str = "created_at") -> QuerySet:
+        """``rows`` within these filters; ``source`` and ``rule`` name the field to compare, or
+        build the condition from the value."""
+        for value, lookup in ((self.environment, "environment"), (self.source, source), (self.rule, rule)):
+            if value:
+                rows = rows.filter(lookup(value) if callable(lookup) else Q(**{lookup: value}))
+        date_only = rows.model._meta.get_field(time).get_internal_type() == "DateField"
+        for moment_, op in ((self.since, "gte"), (self.until, "lte")):
+            if moment_:
+                rows = rows.filter(**{f"{time}__{op}": moment_.date() if date_only else moment_})
+        return rows
+
     def errors(self) -> QuerySet[ErrorLog]:
-        rows = ErrorLog.objects.all()
-        if self.environment:
-            rows = rows.filter(environment=self.environment)
-        if self.source:
-            rows = rows.filter(source=self.source)
-        if self.rule:
-            rows = rows.filter(Q(context__rule=self.rule) | Q(where__startswith=f"rule {self.rule},"))
-        return self.in_time(rows, "created_at")
+        return self.narrow(
+            ErrorLog.objects.all(),
+            source="source",
+            rule=lambda name: Q(context__rule=name) | Q(where__startswith=f"rule {name},"),
+        )
 
     def failures(self) -> QuerySet[JobFailure]:
-        rows = JobFailure.objects.all()
-        if self.environment:
-            rows = rows.filter(environment=self.environment)
-        if self.source:
-            rows = (
-                rows.filter(queue__startswith=f"{self.source}:")
-                if self.source != "jira"
-                else rows.filter(task_name__startswith="jira_bridge.")
-            )
-        if self.rule:
-            rows = rows.filter(payload__rule=self.rule)
-        return self.in_time(rows, "created_at")
+        return self.narrow(
+            JobFailure.objects.all(),
+            source=lambda src: (
+                Q(task_name__startswith="jira_bridge.") if src == "jira" else Q(queue__startswith=f"{src}:")
+            ),
+            rule="payload__rule",
+        )
 
     def tickets(self) -> QuerySet[TicketRequest]:
-        rows = TicketRequest.objects.all()
-        if self.environment:
-            rows = rows.filter(environment=self.environment)
-        if self.source:
-            rows = rows.filter(source=self.source)
-        if self.rule:
-            rows = rows.filter(rule_name=self.rule)
-        return self.in_time(rows, "created_at")
+        return self.narrow(TicketRequest.objects.all(), source="source", rule="rule_name")
 
-    def in_time(self, rows: QuerySet, field: str) -> QuerySet:
-        if self.since:
-            rows = rows.filter(**{f"{field}__gte": self.since})
-        if self.until:
-            rows = rows.filter(**{f"{field}__lte": self.until})
-        return rows
+    def daily_stats(self) -> QuerySet[DailyStat]:
+        return self.narrow(DailyStat.objects.all(), source="source", rule="rule", time="day")
 
 
 def moment(text: str, end_of_day: bool = False) -> dt.datetime | None:

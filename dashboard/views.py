@@ -1,12 +1,13 @@
 """The hub's pages beside the admin (staff logins only): the live page and its event stream, one
 job, one ticket request with its events, and the error viewer with replay for operators."""
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_eventstream.views import events
 
@@ -18,9 +19,16 @@ from notifications.models import JobFailure, Source
 REPLAY_PERMISSION = "notifications.replay_jobfailure"
 
 
+def show(request: HttpRequest, template: str, title: str, **context) -> HttpResponse:
+    """Render one of the hub's pages inside the admin's frame (its header and user links)."""
+    frame = {**admin.site.each_context(request), "is_nav_sidebar_enabled": False}
+    return render(request, template, {**frame, "title": title, **context})
+
+
+@never_cache
 @staff_member_required
 def live(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/live.html", {"title": "Live", "initial": page()})
+    return show(request, "dashboard/live.html", "Live", initial=page())
 
 
 def live_events(request: HttpRequest) -> HttpResponse:
@@ -35,7 +43,7 @@ def job(request: HttpRequest, task_id: str) -> HttpResponse:
     found = queries.find_job(task_id)
     if found is None:
         raise Http404("no such job (recent jobs are kept in Redis, older ones as task results)")
-    return render(request, "dashboard/job.html", {"title": f"Job {task_id}", "job": found})
+    return show(request, "dashboard/job.html", f"Job {task_id}", job=found)
 
 
 @staff_member_required
@@ -43,10 +51,8 @@ def ticket(request: HttpRequest, pk: int) -> HttpResponse:
     view = queries.ticket_view(pk)
     if view is None:
         raise Http404("no such ticket request")
-    return render(request, "dashboard/ticket.html", {
-        "title": f"Ticket request {pk}", "view": view,
-        "can_replay": request.user.has_perm(REPLAY_PERMISSION),
-    })  # fmt: skip
+    return show(request, "dashboard/ticket.html", f"Ticket request {pk}", view=view,
+                can_replay=request.user.has_perm(REPLAY_PERMISSION))  # fmt: skip
 
 
 @staff_member_required
@@ -54,10 +60,9 @@ def errors(request: HttpRequest) -> HttpResponse:
     filters = queries.Filters.from_query(request.GET)
     failures = Paginator(filters.failures(), 50).get_page(request.GET.get("failures_page"))
     error_rows = Paginator(filters.errors(), 50).get_page(request.GET.get("page"))
-    return render(request, "dashboard/errors.html", {
-        "title": "Errors and failures", "filters": filters, "errors": error_rows, "failures": failures,
-        "sources": Source.choices, "can_replay": request.user.has_perm(REPLAY_PERMISSION),
-    })  # fmt: skip
+    return show(request, "dashboard/errors.html", "Errors and failures", filters=filters, errors=error_rows,
+                failures=failures, sources=Source.choices,
+                can_replay=request.user.has_perm(REPLAY_PERMISSION))  # fmt: skip
 
 
 @require_POST

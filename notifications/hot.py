@@ -74,7 +74,7 @@ def job_finished(job: dict[str, Any], client: redis.Redis | None = None) -> None
     client = client or hub_redis()
     queue = job["queue"]
     kind, cap = ("failed", RECENT_FAILED) if job["failed"] else ("completed", RECENT_COMPLETED)
-    data = orjson.dumps(job)
+    data = orjson.dumps(job, default=str)
     key = JOBS_KEY.format(queue=queue, kind=kind)
     pipe = client.pipeline(transaction=False)
     pipe.hdel(ACTIVE_KEY.format(queue=queue), job["id"])

@@ -97,7 +97,7 @@ def test_queues_show_depths_and_dead_letters(viewer, broker):
 
 def test_jobs_page_through_redis_and_older_ones_through_postgresql(viewer):
     for i in range(5):
-        job = {"id": f"j{i}", "name": "rules.process_cdc_batch", "queue": "cdc:dev", "failed": i == 4}
+        job = {"id": f"j{i}", "name": "cdc.process_batch", "queue": "cdc:dev", "failed": i == 4}
         hot.job_finished({**job, "state": "SUCCESS", "finished": 100.0 + i})
     page = viewer.get("/api/jobs", {"size": 2, "page": 2}).json()
     assert page["source"] == "redis" and [j["id"] for j in page["jobs"]] == ["j2", "j1"]

@@ -34,7 +34,7 @@ def test_a_non_staff_login_is_sent_to_the_login_page_too(client):
 
 
 def test_the_live_page_starts_from_redis_and_postgresql(broker):
-    hot.job_finished({"id": "j1", "name": "rules.process_cdc_batch", "queue": "cdc:prod", "failed": False,
+    hot.job_finished({"id": "j1", "name": "cdc.process_batch", "queue": "cdc:prod", "failed": False,
                       "state": "SUCCESS", "finished": 1.0, "result": {"events": 3}})  # fmt: skip
     ErrorLog.objects.create(kind="bad_input", source="cdc", environment="dev", message="not JSON <script>")
     page = person("viewers").get("/live/").content.decode()

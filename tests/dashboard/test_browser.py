@@ -1,0 +1,97 @@
+"""The live page in a real browser (Debian's chromium, headless, driven by Playwright): log in,
+open the live page, publish a change, and see it arrive without a reload. With
+HUB_UPDATE_SCREENSHOT=1 the test also refreshes the README's screenshot (docs/live-page.png)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+
+from tests.conftest import EXAMPLES, ROOT, run_publisher, wait_for
+from tests.dashboard.test_live import REFUND
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = os.environ.get("HUB_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-extensions", "--no-first-run"]  # fmt: skip
+SCREENSHOT = ROOT / "docs" / "live-page.png"
+
+
+@pytest.fixture
+def open_browser():
+    """Start Chromium when called: Playwright's sync API runs an event loop in this thread, after
+    which Django refuses database calls here, so the test sets up its records first."""
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM), f"{CHROMIUM} not found: install Debian's chromium (.ci/run does)"
+    started = []
+
+    def start():
+        playwright = sync_playwright().start()
+        started.append(playwright)
+        return playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+
+    yield start
+    for playwright in started:
+        playwright.stop()
+
+
+def test_a_published_change_appears_on_the_live_page_without_a_reload(
+    broker, start_web, start_worker, open_browser, tmp_path
+):
+    # Given the example rules, the web process, a worker, and an operator's account
+    call_command("import_rules", str(EXAMPLES / "rules.yaml"))
+    base = start_web()
+    start_worker()
+    User.objects.create_user("ops", password="a-long-password", is_staff=True).groups.add(
+        Group.objects.get(name="operators")
+    )
+
+    # When the operator logs in, the live page opens and says it is live
+    page = open_browser().new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{base}/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "a-long-password")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/live/")
+    page.wait_for_selector("#hub-connection.hub-ok", timeout=30_000)
+    page.evaluate("window.hubSamePage = true")  # gone if the page were reloaded
+
+    # and a refund is published into prod
+    result = run_publisher("prod", REFUND.encode())
+    assert result.returncode == 0, result.stderr.decode()
+
+    # Then the batch and the ticket appear among the latest jobs, and the counters move, unreloaded
+    page.wait_for_selector("#hub-jobs tr.hub-new >> text=cdc.process_batch", timeout=60_000)
+    page.wait_for_selector("#hub-jobs tr.hub-new >> text=jira_bridge.create_ticket", timeout=60_000)
+    wait_for(lambda: prod_tickets(page) == 1, timeout=30, message="prod's ticket counted in the last 24 h")
+    assert page.evaluate("window.hubSamePage") is True, "the page was reloaded"
+    assert "1 events, 1 tickets" in page.inner_text("#hub-jobs")
+
+    # and a busier minute (the 500-line example: 26 tickets, 5 broken lines) shows too
+    result = run_publisher("prod", (EXAMPLES / "maxwell-prod.jsonl").read_bytes())
+    assert result.returncode == 0, result.stderr.decode()
+    page.wait_for_selector("#hub-errors tr.hub-new >> text=bad_input", timeout=60_000)
+    wait_for(lambda: prod_tickets(page) == 27, timeout=60, message="27 tickets for prod in the last 24 h")
+    assert page.evaluate("window.hubSamePage") is True, "the page was reloaded"
+    target = SCREENSHOT if os.environ.get("HUB_UPDATE_SCREENSHOT") == "1" else tmp_path / "live-page.png"
+    page.screenshot(path=str(target), full_page=True)
+    assert Path(target).stat().st_size > 10_000, "a screenshot of the page"
+
+    # and a job links to its ticket request, with the event raw and redacted
+    page.click("#hub-jobs tr >> nth=0 >> a")  # the newest job: a Jira job on one of the tickets
+    page.click("text=its events, rule, ticket and attempts")
+    content = page.inner_text("#content")
+    assert "Rendered ticket" in content and "as received" in content and "OUTBOX-" in content, content[:500]
+
+
+def prod_tickets(page) -> int:
+    return page.evaluate(
+        "Number([...document.querySelectorAll('#hub-days tr')]"
+        ".find(r => r.cells[0].textContent === 'last 24 h' && r.cells[1].textContent === 'prod')"
+        "?.cells[4].textContent)"
+    )
