@@ -40,3 +40,4 @@ bench: install
 	$(PY) -m bench.jira_bridge
 	$(PY) -m bench.cdc
 	$(PY) -m bench.oss
+	$(PY) -m bench.dashboard

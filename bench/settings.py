@@ -8,6 +8,7 @@ from hub.settings import DATABASES
 DATABASES["default"]["NAME"] = os.environ.get("HUB_BENCH_DB", "eventhub_bench")
 REDIS_URL = os.environ.get("HUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 CELERY_BROKER_URL = REDIS_URL
+EVENTSTREAM_REDIS = parse_redis_url(REDIS_URL)  # noqa: F405
 CELERY_RESULT_BACKEND = None  # the baseline stores no results either
 JIRA_URL = os.environ.get("HUB_BENCH_JIRA_URL", "")
 JIRA_USER, JIRA_API_TOKEN = "hub-bot", "test-token"
