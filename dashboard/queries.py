@@ -10,7 +10,9 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.http import urlencode
 from django_celery_results.models import TaskResult
 
 from jira_bridge.ledger import CREATE_TASK
@@ -47,9 +49,23 @@ def find_job(task_id: str) -> dict[str, Any] | None:
             "cold": True,
         }
     job["ticket_request"] = ticket_request_of(job)
+    job["events_url"] = events_url(job)
     failure = JobFailure.objects.filter(task_id=task_id).first()
     job["job_failure"] = failure.pk if failure else None
     return job
+
+
+def events_url(job: dict[str, Any]) -> str:
+    """For a batch job: the admin's list of the events its environment received while it ran
+    (events do not name the job that recorded them)."""
+    if not (job.get("env") and job.get("started") and job.get("finished")) or job.get("name") in TICKET_TASKS:
+        return ""
+    window = {
+        "environment": job["env"],
+        "received_at__gte": dt.datetime.fromtimestamp(job["started"], dt.UTC).isoformat(),
+        "received_at__lte": dt.datetime.fromtimestamp(job["finished"], dt.UTC).isoformat(),
+    }
+    return f"{reverse('admin:notifications_event_changelist')}?{urlencode(window)}"
 
 
 def ticket_request_of(job: dict[str, Any]) -> int | None:

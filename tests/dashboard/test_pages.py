@@ -1,6 +1,10 @@
 """The live page, the job and ticket inspectors and the error viewer, rendered by Django against
 real PostgreSQL and Redis; replay from them for operators only."""
 
+import html
+import re
+import time
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
@@ -116,3 +120,44 @@ def test_a_job_page_comes_from_redis_while_recent(broker):
     page = person("viewers").get("/jobs/j9/").content.decode()
     assert "Redis (recent jobs)" in page and "/tickets/41/" in page and "boom" in page
     assert person("operators").get("/jobs/nope/").status_code == 404
+
+
+def test_a_batch_jobs_page_links_to_the_events_received_while_it_ran(broker):
+    Event.objects.create(environment="prod", event_id="in", type="insert", outcome="unmatched", payload={})
+    hot.job_finished({"id": "b1", "name": "cdc.process_batch", "queue": "cdc:prod", "failed": False,
+                      "state": "SUCCESS", "env": "prod", "started": time.time() - 60,
+                      "finished": time.time() + 60})  # fmt: skip
+    viewer = person("viewers")
+    page = viewer.get("/jobs/b1/").content.decode()
+    link = re.search(r'href="(/admin/notifications/event/\?[^"]+)"', page)
+    assert link, "a link to the batch's events"
+    events = viewer.get(html.unescape(link[1]))
+    assert events.status_code == 200 and "1 event" in events.content.decode(), "the admin accepts the filter"
+
+
+def every_route(patterns=None, prefix: str = ""):
+    """Every URL the hub serves, with sample values for its parameters (regex routes skipped)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+    from django.urls.resolvers import RoutePattern
+
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        if not isinstance(entry.pattern, RoutePattern):
+            continue
+        route = prefix + re.sub(r"<(?:\w+:)?\w+>", "1", str(entry.pattern))
+        if isinstance(entry, URLResolver):
+            yield from every_route(entry.url_patterns, route)
+        elif isinstance(entry, URLPattern):
+            yield "/" + route
+
+
+def test_no_route_but_health_answers_an_anonymous_request(client, broker):
+    routes = sorted(set(every_route()))
+    assert len(routes) > 50 and "/api/tickets" in routes and "/live/events/" in routes, routes
+    public = {"/health", "/api/health", "/admin/login/", "/admin/logout/", "/admin/password_reset/",
+              "/admin/password_reset/done/", "/admin/reset/1/1/", "/admin/reset/done/", "/admin/jsi18n/",
+              "/admin/r/1/1/"}  # fmt: skip
+    for route in routes:
+        if route in public:
+            continue
+        status = client.get(route).status_code
+        assert status in (302, 401, 403, 404, 405), f"{route} answered {status} without a login"
