@@ -66,7 +66,7 @@ def latest_errors(limit: int = 10) -> list[dict[str, Any]]:
     return [error_summary(error) for error in ErrorLog.objects.all()[:limit]]
 
 
-def page(limit: int = 15) -> dict[str, Any]:
+def page(limit: int = 50) -> dict[str, Any]:
     """Everything the live page starts from; later changes arrive as server-sent events."""
     return {
         **snapshot(),

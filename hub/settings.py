@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_results",
     "django_celery_beat",
+    "ninja",  # the API docs' JavaScript, served by the hub instead of a CDN
     "hub.apps.HubConfig",
     "notifications",
     "rules",

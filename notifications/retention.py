@@ -14,7 +14,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django_celery_results.models import GroupResult, TaskResult
 
-from jira_bridge.models import OutboxTicket, TicketRequest
+from jira_bridge.models import OUTBOX_PREFIX, OutboxTicket, TicketRequest
 from jira_bridge.replay import SUBJECT_PREFIX
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
 from notifications.records import STAT_FIELDS, record_audit
@@ -78,6 +78,9 @@ awaiting_replay = Exists(
         subject=Concat(Value(SUBJECT_PREFIX), Cast(OuterRef("pk"), CharField())),
     )
 )
+outbox_key_in_ledger = Exists(
+    TicketRequest.objects.filter(jira_key=Concat(Value(OUTBOX_PREFIX), Cast(OuterRef("pk"), CharField())))
+)
 RETENTION = (
     Retention(
         Event,
@@ -105,7 +108,8 @@ RETENTION = (
         only=Q(state__in=[TicketRequest.State.CREATED, TicketRequest.State.FAILED]) & ~awaiting_replay,
         links=((TicketEvents, TicketRequest.events.field.m2m_column_name()),),
     ),
-    Retention(OutboxTicket, "created_at", "HUB_LEDGER_RETENTION_DAYS"),
+    # Not while a ticket request still holds its key (requests age by their last update).
+    Retention(OutboxTicket, "created_at", "HUB_LEDGER_RETENTION_DAYS", only=~outbox_key_in_ledger),
     # Their counters are first carried into one row per environment and source (see carry_over).
     Retention(DailyStat, "day", "HUB_STATS_RETENTION_DAYS", only=~Q(day=CARRIED_OVER)),
 )

@@ -197,3 +197,10 @@ def test_daily_stats_and_the_schema(viewer):
             "/api/failures/{failure_id}/replay", "/api/stats/daily", "/api/tickets",
             "/api/tickets/{request_id}"} <= set(paths)  # fmt: skip
     assert "post" in paths["/api/tickets"] and "get" in paths["/api/tickets"]
+
+
+def test_the_api_docs_are_served_without_a_cdn(broker):
+    client = Client()
+    client.force_login(account("viewers"))
+    page = client.get("/api/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in page and "cdn" not in page.lower()

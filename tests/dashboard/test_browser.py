@@ -82,6 +82,14 @@ def test_a_published_change_appears_on_the_live_page_without_a_reload(
     page.screenshot(path=str(target), full_page=True)
     assert Path(target).stat().st_size > 10_000, "a screenshot of the page"
 
+    # and the jobs can be narrowed to one queue
+    page.select_option("#hub-job-queue", "cdc:prod")
+    assert set(
+        page.eval_on_selector_all("#hub-jobs tr", "rows => rows.map(r => r.cells[1].textContent)")
+    ) == {"cdc:prod"}, "only cdc:prod's jobs"
+    assert page.locator("#hub-jobs tr").count() == 2, "the refund's batch and the example's"
+    page.select_option("#hub-job-queue", "")
+
     # and a job links to its ticket request, with the event raw and redacted
     page.click("#hub-jobs tr >> nth=0 >> a")  # the newest job: a Jira job on one of the tickets
     page.click("text=its events, rule, ticket and attempts")

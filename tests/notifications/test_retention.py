@@ -316,3 +316,16 @@ def test_pruned_daily_statistics_are_carried_over_so_totals_never_go_down(settin
         "old days summed per env and source"
     )
     assert DailyStat.objects.aggregate(total=Sum("events"))["total"] == 112, "totals over all time unchanged"
+
+
+def test_an_outbox_ticket_stays_while_its_request_holds_its_key(settings):
+    kept, freed = OutboxTicket.objects.create(fields={}), OutboxTicket.objects.create(fields={})
+    TicketRequest.objects.create(key="held", rule_name="r", environment="prod", fields={}, state="created",
+                                 jira_key=kept.key)  # fmt: skip
+    for ticket in (kept, freed):
+        age(ticket, "created_at", settings.HUB_LEDGER_RETENTION_DAYS + 1)
+
+    prune()
+
+    assert OutboxTicket.objects.filter(pk=kept.pk).exists(), "its request still links to it"
+    assert not OutboxTicket.objects.filter(pk=freed.pk).exists()

@@ -67,7 +67,7 @@
     fill("hub-days", days);
   }
 
-  function jobRow(job, fresh) {
+  function jobRow(job, arrivedAt) {
     let outcome = job.failed ? (job.error || job.result || job.state) : job.result;
     if (outcome && typeof outcome === "object") {
       outcome = Object.entries(outcome).filter(function (kv) { return kv[1]; })
@@ -77,14 +77,31 @@
                     cell(link(root.dataset.jobUrl.replace("TASK", job.id), job.name)),
                     el("td", outcome, job.failed ? "hub-bad" : ""), num(job.runtime_ms)]);
     tr.dataset.job = job.id;
-    if (fresh) tr.className = "hub-new";
+    if (arrivedAt) tr.className = "hub-new" + (Date.now() - arrivedAt < 2000 ? " hub-flash" : "");
     return tr;
   }
   function errorRow(e, fresh) {
     const tr = row([time(e.created_at), e.kind, e.environment || "—", e.message]);
-    if (fresh) tr.className = "hub-new";
+    if (fresh) tr.className = "hub-new hub-flash";
     return tr;
   }
+  // Jobs are kept here (newest first) and drawn through the queue filter.
+  const jobs = state.jobs.slice();
+  const arrived = new Map();  // job id -> when it came over the stream
+  const queueFilter = document.getElementById("hub-job-queue");
+  state.queues.forEach(function (q) { const o = el("option", q.name); o.value = q.name; queueFilter.appendChild(o); });
+  queueFilter.addEventListener("change", drawJobs);
+  function drawJobs() {
+    const shown = jobs.filter(function (j) { return !queueFilter.value || j.queue === queueFilter.value; });
+    fill("hub-jobs", shown.slice(0, MAX_ROWS).map(function (j) { return jobRow(j, arrived.get(j.id)); }));
+  }
+  function addJob(job) {
+    jobs.unshift(job);
+    arrived.set(job.id, Date.now());
+    if (jobs.length > 200) arrived.delete(jobs.pop().id);
+    drawJobs();
+  }
+
   function prepend(id, rows) {
     const body = document.getElementById(id);
     rows.forEach(function (r) { body.insertBefore(r, body.firstChild); });
@@ -92,7 +109,7 @@
   }
 
   drawSnapshot();
-  fill("hub-jobs", state.jobs.map(function (j) { return jobRow(j, false); }));
+  drawJobs();
   fill("hub-errors", state.errors.map(function (e) { return errorRow(e, false); }));
 
   const status = document.getElementById("hub-connection");
@@ -105,7 +122,7 @@
     status.textContent = "live"; status.className = "hub-ok";
     drawSnapshot();
   });
-  source.addEventListener("job", function (e) { prepend("hub-jobs", [jobRow(JSON.parse(e.data), true)]); });
+  source.addEventListener("job", function (e) { addJob(JSON.parse(e.data)); });
   source.addEventListener("errors", function (e) {
     prepend("hub-errors", JSON.parse(e.data).map(function (x) { return errorRow(x, true); }));
   });
