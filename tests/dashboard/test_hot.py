@@ -1,6 +1,7 @@
 """The hot store in Redis: capped recent jobs, metadata with a TTL, counters per minute and hour,
 queue depths."""
 
+import datetime as dt
 import time
 
 import pytest
@@ -49,18 +50,12 @@ def test_daily_statistics_are_also_counted_per_minute_and_hour(broker, django_ca
         bump_daily_stats(
             {("prod", "cdc", "r"): {"events": 7, "tickets": 2}, ("prod", "cdc", ""): {"events": 3}}
         )
-        bump_daily_stats({("dev", "cdc", ""): {"events": 1}}, day=settings_day_before())
+        bump_daily_stats({("dev", "cdc", ""): {"events": 1}}, day=dt.date.today() - dt.timedelta(days=3))
     minute = hot.per_minute(["prod", "dev"], ["events", "tickets"], minutes=5)
     assert minute["prod"]["events"][-1] == 10 and minute["prod"]["tickets"][-1] == 2
     assert minute["prod"]["events"][:-1] == [0, 0, 0, 0]
     assert minute["dev"]["events"] == [0] * 5, "a count for another day is not this minute's"
     assert sum(hot.per_hour(["prod"], ["events"])["prod"]["events"]) == 10
-
-
-def settings_day_before():
-    import datetime as dt
-
-    return dt.date.today() - dt.timedelta(days=3)
 
 
 def test_queue_depth_counts_waiting_active_and_scheduled_and_forgets_stale_entries(broker):

@@ -130,3 +130,26 @@ def test_the_stream_is_refused_without_a_staff_login(start_web):
     session.post(f"{base}/admin/login/", data={"username": "outsider", "password": "pw",
                                                "csrfmiddlewaretoken": token})  # fmt: skip
     assert session.get(f"{base}/live/events/", timeout=10).status_code == 401
+
+
+def test_a_retry_waiting_for_its_countdown_counts_as_scheduled(broker, fake_jira, start_worker):
+    # Given a worker whose Jira answers 429 with a long Retry-After
+    from notifications import hot
+
+    call_command("import_rules", str(EXAMPLES / "rules.yaml"))
+    fake_jira.fail_next(1, 429, on="create", Retry_After="3")
+    start_worker(HUB_TEST_JIRA_URL=fake_jira.url)
+
+    # When a refund needs a ticket
+    assert run_publisher("prod", REFUND.encode()).returncode == 0
+
+    # Then the create is scheduled (not active, not waiting) until its countdown is over, then done
+    def jira_create():
+        return next(q for q in hot.queue_depths() if q["name"] == "jira:create")
+
+    assert wait_for(lambda: jira_create()["scheduled"] == 1, message="a scheduled retry")
+    assert jira_create()["active"] == 0
+    wait_for(
+        lambda: fake_jira.summaries == ["Order 4242 refunded in prod"], message="the ticket, after the pause"
+    )
+    wait_for(lambda: jira_create()["scheduled"] == 0, message="nothing left scheduled")
