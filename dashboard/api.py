@@ -22,16 +22,15 @@ from ninja.security import HttpBearer, SessionAuthIsStaff
 
 from dashboard import queries
 from dashboard.models import ApiToken
-from dashboard.snapshot import snapshot
+from dashboard.snapshot import queue_state
 from hub.health import report
+from hub.roles import ASK_FOR_TICKETS_PERMISSION, REPLAY_PERMISSION
 from jira_bridge.ledger import TicketDraft, request_tickets
 from jira_bridge.models import TicketRequest
-from jira_bridge.tasks import replay_and_send, send_requests
+from jira_bridge.tasks import replay_one, send_requests
 from notifications import hot
 from notifications.models import JobFailure, Source
 
-REPLAY_PERMISSION = "notifications.replay_jobfailure"
-CREATE_PERMISSION = "jira_bridge.add_ticketrequest"
 PAGE_MAX = 200
 
 
@@ -71,14 +70,17 @@ def require(request: HttpRequest, permission: str) -> None:
         raise HttpError(403, f"needs the permission {permission} (the operators role)")
 
 
-def page_of(rows, page: int, size: int) -> tuple[list, int]:
-    size = max(1, min(size, PAGE_MAX))
-    offset = (max(page, 1) - 1) * size
-    return list(rows[offset : offset + size]), size
+def page_of(rows, page: int, size: int) -> list:
+    offset = (page - 1) * size
+    return list(rows[offset : offset + size])
 
 
 def in_state(rows, state: str, filters: "Filters") -> list:
-    return page_of(rows.filter(state=state) if state else rows, filters.page, filters.size)[0]
+    return page_of(rows.filter(state=state) if state else rows, filters.page, filters.size)
+
+
+Page = Query(1, ge=1)
+Size = Query(50, ge=1, le=PAGE_MAX)
 
 
 # --- Schemas ------------------------------------------------------------------------------------
@@ -90,11 +92,14 @@ class Filters(Schema):
     rule: str = ""
     since: str = Field("", description="ISO date or date-time (UTC if no zone)")
     until: str = Field("", description="ISO date (whole day) or date-time")
-    page: int = 1
-    size: int = 50
+    page: int = Field(1, ge=1)
+    size: int = Field(50, ge=1, le=PAGE_MAX)
 
     def parsed(self) -> queries.Filters:
-        return queries.Filters.from_query(self.dict())
+        try:
+            return queries.Filters.from_query(self.dict())
+        except queries.BadFilter as exc:
+            raise HttpError(422, str(exc)) from exc
 
 
 class Queue(Schema):
@@ -223,7 +228,7 @@ def health(request: HttpRequest):
 
 @api.get("/queues", response=Queues, summary="Per-queue depth, the Jira breaker and budget")
 def queues(request: HttpRequest):
-    return snapshot()
+    return queue_state()
 
 
 @api.get("/jobs", response=JobPage, summary="Finished jobs: recent from Redis, older from PostgreSQL")
@@ -232,15 +237,17 @@ def jobs(
     queue: str = "",
     state: Literal["all", "completed", "failed"] = "all",
     name: str = "",
-    page: int = 1,
-    size: int = 50,
+    page: int = Page,
+    size: int = Size,
     older: bool = Query(False, description="page through task results in PostgreSQL (by name, not queue)"),
 ):
+    if queue and queue not in hot.queue_names():
+        raise HttpError(422, f"queue: {queue!r} is not one of {hot.queue_names()}")
     if not older:
-        size = max(1, min(size, PAGE_MAX))
-        recent = hot.recent_jobs(queue or None, state, limit=page * size)
-        recent = [job for job in recent if not name or job["name"] == name]
+        recent = hot.recent_jobs(queue or None, state, limit=page * size, name=name)
         return {"source": "redis", "page": page, "jobs": recent[(page - 1) * size : page * size]}
+    if queue:
+        raise HttpError(422, "queue: task results in PostgreSQL do not keep the queue; filter by name")
     rows = TaskResult.objects.order_by("-date_done")
     if name:
         rows = rows.filter(task_name=name)
@@ -248,8 +255,8 @@ def jobs(
         rows = rows.filter(status="SUCCESS")
     elif state == "failed":
         rows = rows.exclude(status="SUCCESS")
-    found, _ = page_of(rows, page, size)
-    return {"source": "postgresql", "page": page, "jobs": [queries.find_job(r.task_id) for r in found]}
+    found = page_of(rows, page, size)
+    return {"source": "postgresql", "page": page, "jobs": [queries.job_from_result(r) for r in found]}
 
 
 @api.get("/jobs/{task_id}", response=JobDetail, summary="One job, linked to its ticket request or failure")
@@ -261,41 +268,41 @@ def job(request: HttpRequest, task_id: str):
 
 
 @api.get("/failures", response=list[Failure], summary="Job failures (dead letters), newest first")
-def failures(request: HttpRequest, filters: Query[Filters], state: str = ""):
+def failures(request: HttpRequest, filters: Query[Filters], state: JobFailure.State | None = None):
     return in_state(filters.parsed().failures(), state, filters)
 
 
 @api.post("/failures/{failure_id}/replay", response=Replayed, summary="Replay a dead letter (operators)")
 def replay_failure(request: HttpRequest, failure_id: int):
     require(request, REPLAY_PERMISSION)
-    failure = get_object_or_404(JobFailure, pk=failure_id)
-    plan = replay_and_send(JobFailure.objects.filter(pk=failure.pk), actor=request.user.get_username())
-    failure.refresh_from_db()
+    try:
+        plan, failure = replay_one(failure_id, actor=request.user.get_username())
+    except JobFailure.DoesNotExist as exc:
+        raise HttpError(404, "no such job failure") from exc
     return {"id": failure.pk, "summary": plan.summary(), "state": failure.state}
 
 
 @api.get("/stats/daily", response=list[DailyRow], summary="Daily statistics per environment, source, rule")
 def daily_stats(request: HttpRequest, filters: Query[Filters]):
-    return page_of(filters.parsed().daily_stats(), filters.page, filters.size)[0]
+    return page_of(filters.parsed().daily_stats(), filters.page, filters.size)
 
 
 @api.get("/tickets", response=list[Ticket], summary="Ticket requests (the ledger), newest first")
-def tickets(request: HttpRequest, filters: Query[Filters], state: str = ""):
+def tickets(request: HttpRequest, filters: Query[Filters], state: TicketRequest.State | None = None):
     return in_state(filters.parsed().tickets(), state, filters)
 
 
 @api.get("/tickets/{request_id}", response=TicketDetail, summary="One ticket request")
 def ticket(request: HttpRequest, request_id: int):
     found = get_object_or_404(TicketRequest, pk=request_id)
-    found.events_ids = list(found.events.values_list("id", flat=True)[:1000])
-    return ticket_detail(found)
+    return ticket_detail(found, list(found.events.values_list("id", flat=True)[:1000]))
 
 
 @api.post("/tickets", response={201: TicketDetail, 200: TicketDetail}, summary="Ask for a ticket (operators)")
 def create_ticket(request: HttpRequest, body: NewTicket):
     """Through the same ledger and Jira budget as rule tickets: created once per idempotency key,
     sent by a worker; 201 when new, 200 when the key was asked for before."""
-    require(request, CREATE_PERMISSION)
+    require(request, ASK_FOR_TICKETS_PERMISSION)
     if body.environment not in settings.HUB_ENVIRONMENTS:
         raise HttpError(422, f"environment must be one of {settings.HUB_ENVIRONMENTS}")
     project = body.project or settings.JIRA_DEFAULT_PROJECT
@@ -321,15 +328,13 @@ def create_ticket(request: HttpRequest, body: NewTicket):
         requested = request_tickets([draft])
         transaction.on_commit(lambda: send_requests(requested.created, []))
     found = TicketRequest.objects.get(key=key)
-    found.events_ids = []
-    return Status(201 if requested.created else 200, ticket_detail(found))
+    return Status(201 if requested.created else 200, ticket_detail(found, []))
 
 
-def ticket_detail(found: TicketRequest) -> dict[str, Any]:
+def ticket_detail(found: TicketRequest, events: list[int]) -> dict[str, Any]:
     return {
-        **{name: getattr(found, name) for name in Ticket.model_fields if name != "summary"},
-        "summary": found.summary,
+        **{name: getattr(found, name) for name in Ticket.model_fields},
         "fields": found.fields,
         "history": found.history,
-        "events": found.events_ids,
+        "events": events,
     }

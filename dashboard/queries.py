@@ -15,14 +15,20 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import urlencode
 from django_celery_results.models import TaskResult
 
-from jira_bridge.ledger import CREATE_TASK
+from jira_bridge.ledger import CREATE_TASK, dead_letter_subject
 from jira_bridge.models import TicketRequest
+from jira_bridge.tasks import update_ticket_task
 from notifications import hot
-from notifications.models import DailyStat, ErrorLog, Event, JobFailure
+from notifications.jobs import is_failure
+from notifications.models import DailyStat, ErrorLog, Event, JobFailure, Source
 from rules.render import redact_columns, sensitivity
 
 Lookup = str | Callable[[str], Q]
-TICKET_TASKS = {CREATE_TASK, "jira_bridge.update_ticket"}
+TICKET_TASKS = {CREATE_TASK, update_ticket_task.name}
+
+
+class BadFilter(ValueError):
+    """A filter value the hub cannot use: refused with this message, never ignored."""
 
 
 def find_job(task_id: str) -> dict[str, Any] | None:
@@ -33,26 +39,32 @@ def find_job(task_id: str) -> dict[str, Any] | None:
         result = TaskResult.objects.filter(task_id=task_id).first()
         if result is None:
             return None
-        job = {
-            "id": task_id,
-            "name": result.task_name or "",
-            "queue": "",  # task results do not keep the queue
-            "state": result.status,
-            "failed": result.status != "SUCCESS" or result.result == '"failed"',
-            "env": "",
-            "args": result.task_args or "",
-            "result": loads(result.result),
-            "error": result.traceback or "",
-            "started": None,
-            "finished": result.date_done.timestamp() if result.date_done else None,
-            "runtime_ms": None,
-            "cold": True,
-        }
+        job = job_from_result(result)
     job["ticket_request"] = ticket_request_of(job)
     job["events_url"] = events_url(job)
     failure = JobFailure.objects.filter(task_id=task_id).first()
     job["job_failure"] = failure.pk if failure else None
     return job
+
+
+def job_from_result(result: TaskResult) -> dict[str, Any]:
+    """A job as the hot store describes it, from its task result in PostgreSQL."""
+    value = loads(result.result)
+    return {
+        "id": result.task_id,
+        "name": result.task_name or "",
+        "queue": "",  # task results do not keep the queue
+        "state": result.status,
+        "failed": is_failure(result.status, value),
+        "env": "",
+        "args": result.task_args or "",
+        "result": value,
+        "error": result.traceback or "",
+        "started": None,
+        "finished": result.date_done.timestamp() if result.date_done else None,
+        "runtime_ms": None,
+        "cold": True,
+    }
 
 
 def events_url(job: dict[str, Any]) -> str:
@@ -117,7 +129,7 @@ def ticket_view(pk: int, events_shown: int = 20) -> TicketView | None:
         request=request,
         events=[{"event": e, "redacted": redacted(e, redact)} for e in events[:events_shown]],
         event_count=events.count(),
-        failures=list(JobFailure.objects.filter(subject=f"ticket_request:{pk}")),
+        failures=list(JobFailure.objects.filter(subject=dead_letter_subject(pk))),
     )
 
 
@@ -133,13 +145,20 @@ class Filters:
 
     @classmethod
     def from_query(cls, query) -> "Filters":
-        return cls(
+        """From query parameters; raises BadFilter for an unknown environment or source, or a
+        time that is not an ISO date or date-time."""
+        filters = cls(
             environment=query.get("environment", "").strip(),
             source=query.get("source", "").strip(),
             rule=query.get("rule", "").strip(),
-            since=moment(query.get("since", "")),
-            until=moment(query.get("until", ""), end_of_day=True),
+            since=moment("since", query.get("since", "")),
+            until=moment("until", query.get("until", ""), end_of_day=True),
         )
+        if filters.environment and filters.environment not in settings.HUB_ENVIRONMENTS:
+            raise BadFilter(f"environment: {filters.environment!r} is not one of {settings.HUB_ENVIRONMENTS}")
+        if filters.source and filters.source not in Source.values:
+            raise BadFilter(f"source: {filters.source!r} is not one of {Source.values}")
+        return filters
 
     def narrow(self, rows: QuerySet, *, source: Lookup, rule: Lookup, time: str = "created_at") -> QuerySet:
         """``rows`` within these filters; ``source`` and ``rule`` name the field to compare, or
@@ -176,18 +195,18 @@ class Filters:
         return self.narrow(DailyStat.objects.all(), source="source", rule="rule", time="day")
 
 
-def moment(text: str, end_of_day: bool = False) -> dt.datetime | None:
-    """An ISO date or date-time from a query string (UTC when no zone); None if empty or bad."""
+def moment(name: str, text: str, end_of_day: bool = False) -> dt.datetime | None:
+    """An ISO date or date-time from a query string (UTC when no zone), None if empty; raises
+    BadFilter for anything else (an impossible date included)."""
     text = text.strip()
     if not text:
         return None
     try:
         value = parse_datetime(text)
-    except ValueError:
+        if value is None and len(text) == 10 and (day := parse_date(text)):
+            value = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
+    except ValueError:  # well formed but impossible, e.g. 2024-02-30
         value = None
     if value is None:
-        day = parse_date(text) if len(text) == 10 else None
-        if day is None:
-            return None
-        value = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min)
+        raise BadFilter(f"{name}: {text!r} is not an ISO date (2026-11-21) or date-time")
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

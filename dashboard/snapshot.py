@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from hub.health import check_redis
+from hub.health import count_workers
 from jira_bridge.bridge import get_bridge
 from notifications import hot
 from notifications.models import DailyStat, ErrorLog, JobFailure
@@ -18,8 +18,8 @@ RATES = ("events", "tickets")
 LAST_24H = ("events", "matched", "tickets", "failures", "bad_input")
 
 
-def snapshot() -> dict[str, Any]:
-    envs = settings.HUB_ENVIRONMENTS
+def queue_state() -> dict[str, Any]:
+    """Per queue: waiting, active, scheduled and dead letters; the Jira breaker and budget; workers."""
     dead = dict(
         JobFailure.objects.filter(state=JobFailure.State.FAILED)
         .values_list("queue")
@@ -33,18 +33,26 @@ def snapshot() -> dict[str, Any]:
         queues.append(
             {"name": "other", "waiting": 0, "active": 0, "scheduled": 0, "dead_letter": sum(dead.values())}
         )
-    hourly = hot.per_hour(envs, LAST_24H)
     bridge = get_bridge()
     breaker, budget = bridge.breaker.state(), bridge.budget.state()
     return {
-        "at": timezone.now().isoformat(),
-        "environments": envs,
         "queues": queues,
-        "per_minute": hot.per_minute(envs, RATES),
-        "last_24h": {env: {name: sum(values) for name, values in hourly[env].items()} for env in envs},
         "breaker": {"state": breaker.state, "failures": breaker.failures},
         "budget": {"tokens": budget.tokens, "burst": settings.JIRA_BURST, "paused_for": budget.paused_for},
-        "workers": check_redis()[1],
+        "workers": count_workers(),
+    }
+
+
+def snapshot() -> dict[str, Any]:
+    """queue_state, with the per-minute rates of the last hour and the last 24 h's totals."""
+    envs = settings.HUB_ENVIRONMENTS
+    hourly = hot.per_hour(envs, LAST_24H)
+    return {
+        **queue_state(),
+        "at": timezone.now().isoformat(),
+        "environments": envs,
+        "per_minute": hot.per_minute(envs, RATES),
+        "last_24h": {env: {name: sum(values) for name, values in hourly[env].items()} for env in envs},
     }
 
 

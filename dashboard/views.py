@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -13,10 +13,9 @@ from django_eventstream.views import events
 
 from dashboard import queries
 from dashboard.snapshot import page
-from jira_bridge.tasks import replay_and_send
+from hub.roles import REPLAY_PERMISSION
+from jira_bridge.tasks import replay_one
 from notifications.models import JobFailure, Source
-
-REPLAY_PERMISSION = "notifications.replay_jobfailure"
 
 
 def show(request: HttpRequest, template: str, title: str, **context) -> HttpResponse:
@@ -57,7 +56,10 @@ def ticket(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_member_required
 def errors(request: HttpRequest) -> HttpResponse:
-    filters = queries.Filters.from_query(request.GET)
+    try:
+        filters = queries.Filters.from_query(request.GET)
+    except queries.BadFilter as exc:  # refused, with the reason, never silently widened
+        return HttpResponse(f"bad filter: {exc}\n", status=400, content_type="text/plain")
     failures = Paginator(filters.failures(), 50).get_page(request.GET.get("failures_page"))
     error_rows = Paginator(filters.errors(), 50).get_page(request.GET.get("page"))
     return show(request, "dashboard/errors.html", "Errors and failures", filters=filters, errors=error_rows,
@@ -71,8 +73,10 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
     """Replay one dead letter through the ledger (operators only)."""
     if not request.user.has_perm(REPLAY_PERMISSION):
         return HttpResponse("operators only\n", status=403, content_type="text/plain")
-    failure = get_object_or_404(JobFailure, pk=pk)
-    plan = replay_and_send(JobFailure.objects.filter(pk=failure.pk), actor=request.user.get_username())
+    try:
+        plan, _ = replay_one(pk, actor=request.user.get_username())
+    except JobFailure.DoesNotExist as exc:
+        raise Http404("no such job failure") from exc
     messages.info(request, f"Replay of failure {pk}: {plan.summary()}")
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):

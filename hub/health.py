@@ -2,6 +2,7 @@
 lately. Workers announce themselves in Redis with each Celery heartbeat (every 2 s with events on)."""
 
 import socket
+import time
 
 import redis
 from django.conf import settings
@@ -10,12 +11,20 @@ from kombu import Connection
 
 from hub.redis import hub_redis
 
-WORKER_KEY = "hub:workers:{}"
+WORKERS_KEY = "hub:workers"  # sorted set: worker hostname scored by its last heartbeat
 WORKER_TTL = 30  # seconds: a worker silent this long is not counted
 
 
 def note_worker_alive(hostname: str | None = None) -> None:
-    hub_redis().set(WORKER_KEY.format(hostname or socket.gethostname()), 1, ex=WORKER_TTL)
+    hub_redis().zadd(WORKERS_KEY, {hostname or socket.gethostname(): time.time()})
+
+
+def count_workers(client: redis.Redis | None = None) -> int:
+    """Workers heard from in the last WORKER_TTL seconds (silent ones are dropped here)."""
+    pipe = (client or hub_redis()).pipeline(transaction=False)
+    pipe.zremrangebyscore(WORKERS_KEY, "-inf", time.time() - WORKER_TTL)
+    pipe.zcard(WORKERS_KEY)
+    return pipe.execute()[1]
 
 
 def check_database() -> bool:
@@ -32,7 +41,7 @@ def check_redis() -> tuple[bool, int]:
     try:
         client = hub_redis()
         client.ping()
-        return True, sum(1 for _ in client.scan_iter(WORKER_KEY.format("*"), count=100))
+        return True, count_workers(client)
     except redis.RedisError:
         return False, 0
 

@@ -2,13 +2,12 @@
 tickets out per environment and source, failures, queue and dead-letter depth, the Jira breaker
 and budget."""
 
-from django.conf import settings
 from django.db.models import Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from hub.redis import hub_redis
 from jira_bridge.bridge import get_bridge
+from notifications import hot
 from notifications.models import DailyStat, JobFailure
 
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
@@ -39,9 +38,8 @@ class HubCollector(Collector):
         yield from families.values()
 
         depth = GaugeMetricFamily("hub_queue_depth", "Messages waiting per queue", labels=["queue"])
-        client = hub_redis()
-        for queue in settings.CELERY_TASK_QUEUES:
-            depth.add_metric([queue.name], client.llen(queue.name))
+        for queue in hot.queue_depths():
+            depth.add_metric([queue["name"]], queue["waiting"])
         yield depth
         dead = JobFailure.objects.filter(state=JobFailure.State.FAILED).count()
         yield GaugeMetricFamily("hub_dead_letters", "Job failures waiting for replay", value=dead)

@@ -17,7 +17,9 @@ HUB_APPS = [
     "django_celery_beat",
 ]
 OPERATOR_EDITS = {"rules": ["rule", "silence"], "oss_watch": ["watchedbucket"]}
-OPERATOR_EXTRA = [("notifications", "replay_jobfailure"), ("jira_bridge", "add_ticketrequest")]
+REPLAY_PERMISSION = "notifications.replay_jobfailure"
+ASK_FOR_TICKETS_PERMISSION = "jira_bridge.add_ticketrequest"  # POST /api/tickets
+OPERATOR_EXTRA = [tuple(p.split(".")) for p in (REPLAY_PERMISSION, ASK_FOR_TICKETS_PERMISSION)]
 
 
 def ensure_roles(**kwargs) -> None:

@@ -162,6 +162,13 @@ def with_marker(fields: dict[str, Any], key: str) -> dict[str, Any]:
     return {**fields, "labels": labels}
 
 
+SUBJECT_PREFIX = "ticket_request:"  # a dead letter's subject: the request it gave up on
+
+
+def dead_letter_subject(request_id: int) -> str:
+    return f"{SUBJECT_PREFIX}{request_id}"
+
+
 def history_entry(outcome: str, status: int | None = None, error: str = "") -> dict[str, Any]:
     return {"at": timezone.now().isoformat(), "outcome": outcome, "status": status, "error": error}
 
@@ -238,7 +245,7 @@ def mark_failed(request: TicketRequest) -> JobFailure | None:
         task_name=CREATE_TASK,
         queue=settings.JIRA_CREATE_QUEUE,
         environment=request.environment,
-        subject=f"ticket_request:{request.pk}",
+        subject=dead_letter_subject(request.pk),
         payload={
             "request_id": request.pk,
             "key": request.key,

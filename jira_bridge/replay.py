@@ -7,12 +7,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jira_bridge.ledger import State, history_entry
+from jira_bridge.ledger import SUBJECT_PREFIX, State, history_entry
 from jira_bridge.models import TicketRequest
 from notifications.models import AuditEntry, JobFailure
 from notifications.records import record_audit
-
-SUBJECT_PREFIX = "ticket_request:"
 
 
 @dataclass

@@ -63,6 +63,15 @@ def replay_and_send(failures, *, actor: str, dry_run: bool = False) -> ReplayPla
     return plan
 
 
+def replay_one(failure_id: int, *, actor: str) -> tuple[ReplayPlan, JobFailure]:
+    """Replay one dead letter (replay_and_send) and return its plan and the failure as it is now.
+    Raises JobFailure.DoesNotExist."""
+    failure = JobFailure.objects.get(pk=failure_id)
+    plan = replay_and_send(JobFailure.objects.filter(pk=failure.pk), actor=actor)
+    failure.refresh_from_db()
+    return plan, failure
+
+
 @shared_task(name="jira_bridge.requeue_stalled")
 def requeue_stalled_task() -> int:
     ids = stalled_requests()

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from hub.roles import REPLAY_PERMISSION
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
 
 
@@ -52,7 +53,7 @@ class JobFailureAdmin(RecordAdmin):
     actions = ["replay_dead_letters"]
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("notifications.replay_jobfailure")
+        return request.user.has_perm(REPLAY_PERMISSION)
 
     @admin.action(
         description="Replay the selected dead letters (a ticket that exists is not created again)",

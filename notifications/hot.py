@@ -16,11 +16,9 @@ Keys (all under ``hub:``):
 
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import redis
 from django.conf import settings
 
 from hub.redis import hub_redis
@@ -49,29 +47,29 @@ def queue_names() -> list[str]:
 # --- Jobs ---------------------------------------------------------------------------------------
 
 
-def job_started(task_id: str, queue: str, name: str, client: redis.Redis | None = None) -> None:
-    client = client or hub_redis()
+def job_started(task_id: str, queue: str, name: str) -> None:
+    client = hub_redis()
     pipe = client.pipeline(transaction=False)
     pipe.hset(ACTIVE_KEY.format(queue=queue), task_id, orjson.dumps({"name": name, "started": time.time()}))
     pipe.zrem(SCHEDULED_KEY.format(queue=queue), task_id)
     pipe.execute()
 
 
-def job_scheduled(task_id: str, queue: str, when: float, client: redis.Redis | None = None) -> None:
+def job_scheduled(task_id: str, queue: str, when: float) -> None:
     """A job that will run again at ``when`` (epoch seconds): a retry with a countdown."""
-    client = client or hub_redis()
+    client = hub_redis()
     pipe = client.pipeline(transaction=False)
     pipe.hdel(ACTIVE_KEY.format(queue=queue), task_id)
     pipe.zadd(SCHEDULED_KEY.format(queue=queue), {task_id: when})
     pipe.execute()
 
 
-def job_finished(job: dict[str, Any], client: redis.Redis | None = None) -> None:
+def job_finished(job: dict[str, Any]) -> None:
     """Keep a finished job: in its queue's capped list and as metadata with a TTL.
 
     ``job`` needs ``id``, ``queue``, ``name`` and ``failed``; the rest (started, finished,
     runtime_ms, env, result, error, args) is shown as it is."""
-    client = client or hub_redis()
+    client = hub_redis()
     queue = job["queue"]
     kind, cap = ("failed", RECENT_FAILED) if job["failed"] else ("completed", RECENT_COMPLETED)
     data = orjson.dumps(job, default=str)
@@ -85,33 +83,34 @@ def job_finished(job: dict[str, Any], client: redis.Redis | None = None) -> None
 
 
 def recent_jobs(
-    queue: str | None = None, kind: str = "all", limit: int = 20, client: redis.Redis | None = None
+    queue: str | None = None, kind: str = "all", limit: int = 20, name: str = ""
 ) -> list[dict[str, Any]]:
-    """The newest finished jobs, newest first: of one queue or all, completed, failed or both."""
-    client = client or hub_redis()
+    """The newest finished jobs, newest first: of one queue or all, completed, failed or both,
+    of one task ``name`` or any (then the whole capped lists are read, to fill ``limit``)."""
     kinds = ["completed", "failed"] if kind == "all" else [kind]
-    pipe = client.pipeline(transaction=False)
-    for name in [queue] if queue else queue_names():
+    pipe = hub_redis().pipeline(transaction=False)
+    for each_queue in [queue] if queue else queue_names():
         for each in kinds:
-            pipe.lrange(JOBS_KEY.format(queue=name, kind=each), 0, limit - 1)
+            pipe.lrange(JOBS_KEY.format(queue=each_queue, kind=each), 0, -1 if name else limit - 1)
     jobs = [orjson.loads(raw) for rows in pipe.execute() for raw in rows]
+    jobs = [job for job in jobs if not name or job["name"] == name]
     jobs.sort(key=lambda job: job.get("finished") or 0, reverse=True)
     return jobs[:limit]
 
 
-def job(task_id: str, client: redis.Redis | None = None) -> dict[str, Any] | None:
-    raw = (client or hub_redis()).get(JOB_KEY.format(task_id=task_id))
+def job(task_id: str) -> dict[str, Any] | None:
+    raw = hub_redis().get(JOB_KEY.format(task_id=task_id))
     return orjson.loads(raw) if raw else None
 
 
 # --- Queues -------------------------------------------------------------------------------------
 
 
-def queue_depths(client: redis.Redis | None = None) -> list[dict[str, Any]]:
+def queue_depths() -> list[dict[str, Any]]:
     """Per queue: waiting in the broker, running now, waiting for a countdown, and (for the
     dead-letter queue) dead letters not yet replayed. Entries a killed worker left behind are
     dropped once older than the broker's visibility timeout (the message is redelivered then)."""
-    client = client or hub_redis()
+    client = hub_redis()
     stale_before = time.time() - settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
     names = queue_names()
     pipe = client.pipeline(transaction=False)
@@ -186,7 +185,3 @@ def _series(pattern, field, width, envs, names, length, now) -> dict[str, dict[s
             for name, value in zip(names, next(replies), strict=True):
                 series[env][name].append(int(value or 0))
     return series
-
-
-def iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch else None

@@ -19,13 +19,19 @@ _started: dict[str, float] = {}
 _last_try = float("-inf")  # when this process last tried to publish a snapshot
 
 
-def queue_of(task) -> str:
-    return (getattr(task.request, "delivery_info", None) or {}).get("routing_key") or ""
+def queue_of(request) -> str:
+    """The queue a task's message came from (its request's routing key)."""
+    return (getattr(request, "delivery_info", None) or {}).get("routing_key") or ""
+
+
+def is_failure(state: str, result: Any) -> bool:
+    """A job failed if it did not succeed, or succeeded in giving a ticket up ("failed")."""
+    return state != "SUCCESS" or result == "failed"
 
 
 def on_start(task_id: str, task) -> None:
     _started[task_id] = time.time()
-    hot.job_started(task_id, queue_of(task), task.name)
+    hot.job_started(task_id, queue_of(task.request), task.name)
 
 
 def on_retry(request, reason) -> None:
@@ -35,8 +41,7 @@ def on_retry(request, reason) -> None:
         at = when.timestamp()
     else:
         at = time.time() + float(when or 0)
-    queue = (getattr(request, "delivery_info", None) or {}).get("routing_key") or ""
-    hot.job_scheduled(request.id, queue, at)
+    hot.job_scheduled(request.id, queue_of(request), at)
 
 
 def on_finish(task_id: str, task, args: tuple, retval: Any, state: str) -> None:
@@ -53,10 +58,10 @@ def describe(task_id: str, task, args: tuple, retval: Any, state: str) -> dict[s
     """A finished job as the live page and the API show it: small, whatever the task's input."""
     finished = time.time()
     started = _started.pop(task_id, None)
-    failed = state != "SUCCESS" or retval == "failed"
+    failed = is_failure(state, retval)
     batch = args[0] if args and isinstance(args[0], dict) else None
     env = batch.get("env", "") if batch else ""
-    queue = queue_of(task)
+    queue = queue_of(task.request)
     if not env and queue.startswith("cdc:"):
         env = queue.removeprefix("cdc:")
     return {
@@ -81,7 +86,7 @@ def short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def publish_snapshot(force: bool = False) -> bool:
+def publish_snapshot() -> bool:
     """Publish the live page's snapshot, unless this process tried in the last ~2 s or another
     process did (checked in Redis only once this process's own wait is over: most jobs pay
     nothing for it)."""
@@ -89,12 +94,11 @@ def publish_snapshot(force: bool = False) -> bool:
 
     global _last_try
     now = time.monotonic()
-    if not force:
-        if now - _last_try < TICK_MS / 1000:
-            return False
-        _last_try = now
-        if not hot.hub_redis().set(TICK_KEY, 1, nx=True, px=TICK_MS):
-            return False
+    if now - _last_try < TICK_MS / 1000:
+        return False
+    _last_try = now
+    if not hot.hub_redis().set(TICK_KEY, 1, nx=True, px=TICK_MS):
+        return False
     publish("snapshot", snapshot())
     return True
 

@@ -5,7 +5,6 @@ process streams to its logged-in browsers. django-eventstream carries them throu
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 LIVE_CHANNEL = "hub-live"
@@ -38,10 +37,3 @@ class LiveChannels:
 
     def is_channel_reliable(self, channel: str) -> bool:
         return False  # a browser that reconnects reloads the snapshot; nothing to replay
-
-
-def eventstream_redis(url: str | None = None) -> dict[str, Any]:
-    """EVENTSTREAM_REDIS (redis.Redis keyword arguments) from a redis:// URL."""
-    from redis.connection import parse_url
-
-    return parse_url(url or settings.REDIS_URL)

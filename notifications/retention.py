@@ -3,21 +3,22 @@ pruned in batches so that no table grows without bound; daily statistics outlive
 each day's ticket latency. Recent data lives in Redis (notifications.hot)."""
 
 import datetime as dt
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import CharField, Exists, F, Model, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import CharField, Exists, Model, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django_celery_results.models import GroupResult, TaskResult
 
+from jira_bridge.ledger import SUBJECT_PREFIX
 from jira_bridge.models import OUTBOX_PREFIX, OutboxTicket, TicketRequest
-from jira_bridge.replay import SUBJECT_PREFIX
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
-from notifications.records import STAT_FIELDS, record_audit
+from notifications.records import STAT_FIELDS, bump_daily_stats, record_audit
 
 DAYS_SETTINGS = (
     "HUB_RETENTION_DAYS",
@@ -38,6 +39,7 @@ class Retention:
     days: str
     only: Q = field(default_factory=Q)
     links: tuple[tuple[type[Model], str], ...] = ()
+    carry: Callable[[QuerySet], None] | None = None  # run on the prunable rows first, atomically
 
     @property
     def label(self) -> str:
@@ -81,6 +83,17 @@ awaiting_replay = Exists(
 outbox_key_in_ledger = Exists(
     TicketRequest.objects.filter(jira_key=Concat(Value(OUTBOX_PREFIX), Cast(OuterRef("pk"), CharField())))
 )
+
+
+def carry_over(rows: QuerySet[DailyStat]) -> None:
+    """Add the counters of ``rows`` (about to be pruned) to the carried-over rows."""
+    sums = rows.values("environment", "source").annotate(**{f: Sum(f) for f in STAT_FIELDS}).order_by()
+    bump_daily_stats(
+        {(row["environment"], row["source"], ""): {f: row[f] or 0 for f in STAT_FIELDS} for row in sums},
+        day=CARRIED_OVER,
+    )
+
+
 RETENTION = (
     Retention(
         Event,
@@ -111,7 +124,7 @@ RETENTION = (
     # Not while a ticket request still holds its key (requests age by their last update).
     Retention(OutboxTicket, "created_at", "HUB_LEDGER_RETENTION_DAYS", only=~outbox_key_in_ledger),
     # Their counters are first carried into one row per environment and source (see carry_over).
-    Retention(DailyStat, "day", "HUB_STATS_RETENTION_DAYS", only=~Q(day=CARRIED_OVER)),
+    Retention(DailyStat, "day", "HUB_STATS_RETENTION_DAYS", only=~Q(day=CARRIED_OVER), carry=carry_over),
 )
 
 
@@ -145,9 +158,9 @@ def prune(now: dt.datetime | None = None, *, dry_run: bool = False) -> dict[str,
         if dry_run:
             counts[retention.label] = retention.prunable(now).count()
             continue
-        with transaction.atomic() if retention.model is DailyStat else nullcontext():
-            if retention.model is DailyStat:
-                carry_over(retention.prunable(now))
+        with transaction.atomic() if retention.carry else nullcontext():
+            if retention.carry:
+                retention.carry(retention.prunable(now))
             counts[retention.label] = 0
             while True:
                 deleted = retention.delete_batch(now, batch)
@@ -166,18 +179,6 @@ def prune(now: dt.datetime | None = None, *, dry_run: bool = False) -> dict[str,
             },
         )
     return counts
-
-
-def carry_over(rows: QuerySet[DailyStat]) -> None:
-    """Add the counters of ``rows`` (about to be pruned) to the carried-over rows."""
-    sums = rows.values("environment", "source").annotate(**{f: Sum(f) for f in STAT_FIELDS}).order_by()
-    for row in sums:
-        DailyStat.objects.get_or_create(
-            day=CARRIED_OVER, environment=row["environment"], source=row["source"], rule=""
-        )
-        DailyStat.objects.filter(
-            day=CARRIED_OVER, environment=row["environment"], source=row["source"], rule=""
-        ).update(**{f: F(f) + (row[f] or 0) for f in STAT_FIELDS})
 
 
 def aggregate_daily_stats(days: int = 2, *, now: dt.datetime | None = None) -> int:

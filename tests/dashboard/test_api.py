@@ -204,3 +204,40 @@ def test_the_api_docs_are_served_without_a_cdn(broker):
     client.force_login(account("viewers"))
     page = client.get("/api/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+
+
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("/api/failures?since=yesterday", "since"),
+        ("/api/failures?until=2024-02-30", "until"),
+        ("/api/tickets?environment=moon", "environment"),
+        ("/api/stats/daily?source=ftp", "source"),
+        ("/api/tickets?state=lost", "state"),
+        ("/api/failures?page=0", "page"),
+        ("/api/jobs?size=100000", "size"),
+        ("/api/jobs?queue=nope", "queue"),
+        ("/api/jobs?queue=cdc:dev&older=true", "queue"),
+    ],
+)
+def test_a_bad_filter_is_refused_with_the_reason_never_ignored(viewer, url, why):
+    response = viewer.get(url)
+    assert response.status_code == 422, f"{url} answered {response.status_code}"
+    assert why in response.content.decode(), response.content
+
+
+def test_a_job_name_filter_applies_before_the_page_is_cut(viewer):
+    for i in range(6):
+        name = "cdc.process_batch" if i % 3 == 0 else "jira_bridge.update_ticket"
+        hot.job_finished(
+            {
+                "id": f"n{i}",
+                "name": name,
+                "queue": "cdc:dev",
+                "failed": False,
+                "state": "SUCCESS",
+                "finished": 10.0 + i,
+            }
+        )
+    jobs = viewer.get("/api/jobs", {"name": "cdc.process_batch", "size": 2}).json()["jobs"]
+    assert [j["id"] for j in jobs] == ["n3", "n0"], "both batches, though four newer jobs of another name"

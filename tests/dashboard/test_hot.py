@@ -70,3 +70,25 @@ def test_queue_depth_counts_waiting_active_and_scheduled_and_forgets_stale_entri
     assert depths["cdc:prod"] == {"name": "cdc:prod", "waiting": 2, "active": 1, "scheduled": 0}
     assert depths["jira:create"]["scheduled"] == 1, "a retry lost with its worker is not counted"
     assert not broker.hexists("hub:active:cdc:prod", "dead")
+
+
+def test_hourly_counters_live_as_long_as_the_hot_retention(
+    broker, settings, django_capture_on_commit_callbacks
+):
+    settings.HUB_HOT_RETENTION_HOURS = 48
+    with django_capture_on_commit_callbacks(execute=True):
+        bump_daily_stats({("prod", "cdc", ""): {"events": 1}})
+    (hourly,) = broker.keys("hub:rate:h:prod:*")
+    (minute,) = broker.keys("hub:rate:m:prod:*")
+    assert 48 * 3600 - 5 < broker.ttl(hourly) <= 48 * 3600
+    assert broker.ttl(minute) <= hot.MINUTE_TTL
+
+
+def test_workers_are_counted_from_heartbeats_and_silent_ones_dropped(broker):
+    from hub.health import WORKER_TTL, WORKERS_KEY, count_workers, note_worker_alive
+
+    note_worker_alive("w1@host")
+    note_worker_alive("w2@host")
+    broker.zadd(WORKERS_KEY, {"gone@host": time.time() - WORKER_TTL - 1})
+    assert count_workers() == 2
+    assert broker.zscore(WORKERS_KEY, "gone@host") is None, "a silent worker is forgotten"

@@ -1,6 +1,7 @@
 """The live page, the job and ticket inspectors and the error viewer, rendered by Django against
 real PostgreSQL and Redis; replay from them for operators only."""
 
+import datetime as dt
 import html
 import re
 import time
@@ -11,7 +12,7 @@ from django.test import Client
 
 from jira_bridge.models import TicketRequest
 from notifications import hot
-from notifications.models import ErrorLog, Event, JobFailure
+from notifications.models import DailyStat, ErrorLog, Event, JobFailure
 
 pytestmark = pytest.mark.django_db
 
@@ -19,10 +20,8 @@ PAGES = ["/", "/live/", "/jobs/x/", "/tickets/1/", "/errors/"]
 
 
 def person(role: str) -> Client:
-    user = User.objects.create_user(role, password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
     client = Client()
-    client.force_login(user)
+    client.force_login(person_user(role))
     return client
 
 
@@ -161,3 +160,39 @@ def test_no_route_but_health_answers_an_anonymous_request(client, broker):
             continue
         status = client.get(route).status_code
         assert status in (302, 401, 403, 404, 405), f"{route} answered {status} without a login"
+
+
+def test_the_error_viewer_refuses_a_bad_filter_with_its_reason(broker):
+    response = person("viewers").get("/errors/?since=2024-02-30")
+    assert response.status_code == 400 and "since" in response.content.decode()
+
+
+def test_the_replay_form_needs_its_csrf_token(broker):
+    request = refund_ticket()
+    failure = JobFailure.objects.create(
+        task_name="jira_bridge.create_ticket", subject=f"ticket_request:{request.pk}",
+        payload={"request_id": request.pk},
+    )  # fmt: skip
+    operator = Client(enforce_csrf_checks=True)
+    operator.force_login(person_user("operators"))
+    assert operator.post(f"/failures/{failure.pk}/replay/").status_code == 403
+    assert JobFailure.objects.get().state == "failed", "nothing replayed without the token"
+
+
+def person_user(role: str) -> User:
+    user = User.objects.create_user(role, password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def test_the_live_page_shows_earlier_days_from_postgresql(broker):
+    day = dt.date.today() - dt.timedelta(days=3)
+    DailyStat.objects.create(day=day, environment="staging", source="cdc", events=41, tickets=4)
+    DailyStat.objects.create(
+        day=dt.date.today() - dt.timedelta(days=30), environment="dev", source="cdc", events=9
+    )
+    initial = person("viewers").get("/live/").context["initial"]
+    assert initial["earlier_days"] == [
+        {"day": day.isoformat(), "environment": "staging", "events": 41, "matched": 0, "tickets": 4,
+         "failures": 0, "bad_input": 0}
+    ], "the last seven days before today, from DailyStat"  # fmt: skip

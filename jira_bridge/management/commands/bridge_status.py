@@ -3,7 +3,7 @@ from django.db.models import Count
 
 from jira_bridge.bridge import get_bridge
 from jira_bridge.models import TicketRequest
-from notifications.models import JobFailure
+from jira_bridge.replay import dead_letters
 
 
 class Command(BaseCommand):
@@ -15,12 +15,8 @@ class Command(BaseCommand):
         opened = f", probe in {breaker.open_for:.1f} s" if breaker.state == "open" else ""
         paused = f", paused for {budget.paused_for:.1f} s (429)" if budget.paused_for else ""
         states = dict(TicketRequest.objects.values_list("state").annotate(n=Count("id")).order_by())
-        dead = JobFailure.objects.filter(
-            state=JobFailure.State.FAILED, subject__startswith="ticket_request:"
-        ).count()
+        dead = dead_letters().count()
         self.stdout.write(f"breaker: {breaker.state} ({breaker.failures} failures in a row{opened})")
         self.stdout.write(f"budget: {budget.tokens:g} of {bridge.budget.burst} tokens{paused}")
-        self.stdout.write(
-            "requests: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "requests: none"
-        )
+        self.stdout.write("requests: " + (", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"))
         self.stdout.write(f"dead letters waiting for replay: {dead}")
