@@ -22,6 +22,8 @@ KNOWN_TYPES = ROW_TYPES | BOOTSTRAP_CONTROL_TYPES | DDL_TYPES
 
 # A rejected line is stored with its raw text; past this size only the head is kept.
 MAX_RAW_KEPT = 64 * 1024
+NAME_MAX = 64  # MySQL's identifier limit, and the hub's database/table columns
+ID_MAX = 255  # the hub's event id column (notifications.Event.event_id)
 
 
 class InvalidEvent(ValueError):
@@ -48,6 +50,9 @@ def parse_event(raw: bytes | str) -> dict[str, Any]:
         raise InvalidEvent(f"unknown type {kind!r}")
     if not isinstance(event.get("database"), str) or not event["database"]:
         raise InvalidEvent("missing 'database'")
+    for name in ("database", "table"):
+        if isinstance(event.get(name), str) and len(event[name]) > NAME_MAX:
+            raise InvalidEvent(f"'{name}' longer than {NAME_MAX} characters (MySQL's limit)")
     if kind in ROW_TYPES:
         if not isinstance(event.get("table"), str) or not event["table"]:
             raise InvalidEvent("missing 'table'")
@@ -66,9 +71,17 @@ def event_identity(env: str, event: dict[str, Any], raw: bytes | str) -> str:
     """
     where = event.get("position") or event.get("gtid")
     if where and "xid" in event:
-        return f"{env}:{where}:{event['xid']}:{event.get('xoffset', 0)}"
+        return bounded_id(f"{env}:{where}:{event['xid']}:{event.get('xoffset', 0)}")
     raw_bytes = raw.encode() if isinstance(raw, str) else raw
     return f"{env}:sha1:{hashlib.sha1(raw_bytes.strip()).hexdigest()}"
+
+
+def bounded_id(identity: str, limit: int = ID_MAX) -> str:
+    """``identity`` if it fits the hub's event ids, else its start and its SHA-256: never cut,
+    which would make two different events one (the second dropped as a redelivery)."""
+    if len(identity) <= limit:
+        return identity
+    return f"{identity[: limit - 73]}..sha256:{hashlib.sha256(identity.encode()).hexdigest()}"
 
 
 def raw_text(raw: bytes) -> str:

@@ -35,7 +35,12 @@ def record_events(events: Iterable[Event]) -> list[Event]:
             event.pk = pk
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         as_json = [isinstance(f, JSONField) for f in fields]
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        # The raw psycopg cursor: wrap_database_errors turns its errors into Django's (a unique
+        # violation into IntegrityError, a lost connection into OperationalError), as callers expect.
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
             for event in events:
                 copy.write_row(
                     [

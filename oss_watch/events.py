@@ -4,6 +4,7 @@
 from collections import Counter, defaultdict
 from typing import Any
 
+from cdc_publisher.events import bounded_id
 from notifications.models import Source
 from rules.transform import BatchResult, transform_events
 
@@ -28,7 +29,7 @@ def process_oss_batch(batch: dict[str, Any]) -> BatchResult:
             **change,
         }
         # The same object changing again has a new ETag; a deletion is of the last one seen.
-        event_id = f"{env}:oss:{bucket}:{change['key']}:{change['etag']}:{change['change']}"[:255]
+        event_id = bounded_id(f"{env}:oss:{bucket}:{change['key']}:{change['etag']}:{change['change']}")
         parsed.append((position, "", event, event_id))
     counts: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     return transform_events(env, Source.OSS, batch.get("origin", ""), parsed, [], counts)

@@ -3,7 +3,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from cdc_publisher.contract import BATCH_TASK
@@ -26,7 +26,12 @@ def run_batch(task, subject: str, process: Callable[[Any], BatchResult], batch: 
     """Process a batch of events and send the ticket requests it made. Anything but the database
     being down would lose the batch: it is kept, whole, as a job failure to replay."""
     try:
-        result = process(batch)
+        try:
+            result = process(batch)
+        except IntegrityError:
+            # Another worker stored some of these events between our look and our insert (the
+            # same batch delivered twice at once): a second pass finds them and drops them.
+            result = process(batch)
     except DATABASE_DOWN:
         raise
     except Exception as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from cdc_publisher.contract import PAYLOAD_VERSION
 from cdc_publisher.events import ROW_TYPES, InvalidEvent, event_identity, parse_event
@@ -55,15 +55,7 @@ def process_cdc_batch(batch: Any) -> BatchResult:
         )
         return BatchResult()
 
-    for attempt in (1, 2):
-        try:
-            return transform_batch(batch)
-        except IntegrityError:
-            # Another worker stored some of these events between our look and our insert (the
-            # same batch delivered twice at once): the second pass finds them and drops them.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    return transform_batch(batch)
 
 
 def transform_batch(batch: dict[str, Any]) -> BatchResult:
@@ -135,7 +127,7 @@ def transform_events(
             table=event.get("table") or "",
             type=event["type"],
             occurred_at=occurred_at(event),
-            origin=f"{origin} line {lineno}",
+            origin=f"{origin} line {lineno}"[:255],
             payload=event,
             outcome=outcome(event, rules),
         )

@@ -79,3 +79,9 @@ def test_raw_text_keeps_undecodable_bytes_visible_and_cuts_huge_lines():
     assert raw_text(b"caf\xe9") == "caf\\xe9"
     kept = raw_text(b"x" * 70_000)
     assert kept.startswith("x" * 100) and kept.endswith("[4464 more bytes not kept]")
+
+
+def test_a_database_or_table_name_longer_than_mysql_allows_is_rejected_with_the_reason():
+    long_table = '{"database":"shop","table":"' + "t" * 65 + '","type":"insert","data":{}}'
+    with pytest.raises(InvalidEvent, match="'table' longer than 64"):
+        parse_event(long_table)

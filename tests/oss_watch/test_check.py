@@ -185,3 +185,22 @@ def test_an_oss_batch_that_fails_unexpectedly_is_kept_whole_as_a_job_failure():
     failure = JobFailure.objects.get()
     assert (failure.subject, failure.payload) == ("oss batch", {"batch": broken})
     assert "KeyError" in failure.last_error
+
+
+def test_two_long_keys_alike_for_255_characters_are_two_events(oss, watched):
+    # Given two objects whose keys share their first 300 characters, under a long origin
+    check(watched)
+    stem = "in/" + "deep/" * 60
+    oss.put("drop", stem + "a.csv", "e1")
+    oss.put("drop", stem + "b.csv", "e1")
+    _, emitted = check(watched)
+
+    # When their events go through the transform
+    results = [
+        process_oss_batch(oss_batch("prod", "drop", "check " + "x" * 300, changes)) for changes in emitted
+    ]
+
+    # Then both are recorded: neither is taken for a redelivery of the other
+    assert sum(r.events for r in results) == 2 and sum(r.duplicates for r in results) == 0
+    assert Event.objects.filter(source="oss").count() == 2
+    assert all(len(e.event_id) <= 255 and len(e.origin) <= 255 for e in Event.objects.all())
