@@ -24,6 +24,7 @@ class CheckResult:
     deleted: int = 0
     calls: int = 0
     baseline: bool = False
+    quiet: bool = False  # a first check that records the baseline without events
     error: str = ""
     sent: list[int] = field(default_factory=list)  # events per emitted batch
 
@@ -74,8 +75,8 @@ def check_bucket(watched: WatchedBucket, lister: Lister, emit: Emit) -> CheckRes
     """Compare the bucket with what the last check saw; emit created/modified/deleted events (none
     on the first check unless the watch asks for them)."""
     result = CheckResult(baseline=not watched.baselined)
-    quiet = result.baseline and not watched.events_on_first_check
-    changes = Changes(watched, None if quiet else emit, result)
+    result.quiet = result.baseline and not watched.events_on_first_check
+    changes = Changes(watched, None if result.quiet else emit, result)
     stored = stored_fingerprints(watched)
     current = next(stored, None)
     try:
@@ -99,7 +100,13 @@ def check_bucket(watched: WatchedBucket, lister: Lister, emit: Emit) -> CheckRes
     finally:
         changes.flush()
         result.calls = lister.calls
-    known = ObjectFingerprint.objects.filter(watched=watched).count()
+    return record_check(watched, result)
+
+
+def record_check(watched: WatchedBucket, result: CheckResult) -> CheckResult:
+    """Note a check on its watch: when, its error if any, how many objects it knows."""
+    # A complete listing left the fingerprints equal to it; after a failure, count them.
+    known = result.listed if not result.error else ObjectFingerprint.objects.filter(watched=watched).count()
     WatchedBucket.objects.filter(pk=watched.pk).update(
         last_checked_at=timezone.now(),
         last_error=result.error,

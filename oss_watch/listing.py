@@ -37,9 +37,12 @@ class Lister:
 class OssLister(Lister):
     def __init__(self, watched: WatchedBucket, timeout: float = 30) -> None:
         key_id, secret = (credential(name) for name in (watched.access_key_env, watched.secret_key_env))
-        self.bucket = oss2.Bucket(
-            oss2.Auth(key_id, secret), watched.endpoint, watched.bucket, connect_timeout=timeout
-        )
+        try:
+            self.bucket = oss2.Bucket(
+                oss2.Auth(key_id, secret), watched.endpoint, watched.bucket, connect_timeout=timeout
+            )
+        except oss2.exceptions.ClientError as exc:  # a malformed endpoint or bucket name
+            raise ListingError(f"bad OSS endpoint or bucket name: {exc}") from exc
         self.prefix = watched.prefix
         self.calls = 0
 
@@ -77,12 +80,15 @@ class LocalLister(Lister):
         if not self.root.is_dir():
             raise ListingError(f"{self.root} is not a directory")
         found = []
-        for directory, _, files in os.walk(self.root):
+        for directory, _, files in os.walk(self.root, onerror=unreadable):
             for name in files:
                 path = Path(directory, name)
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(self.prefix):
-                    stat = path.stat()
+                    try:
+                        stat = path.stat()
+                    except FileNotFoundError:  # gone since the walk: the next check sees it deleted
+                        continue
                     found.append(
                         ObjectInfo(
                             key, f"{stat.st_size}-{stat.st_mtime_ns}", stat.st_size, int(stat.st_mtime)
@@ -95,6 +101,12 @@ class LocalLister(Lister):
         if not found:
             self.calls += 1
             yield []
+
+
+def unreadable(exc: OSError):
+    """os.walk skips a directory it cannot read; a listing that skipped one would report its files
+    as deleted, so it fails instead."""
+    raise ListingError(f"cannot read {exc.filename}: {exc.strerror}") from exc
 
 
 def credential(name: str) -> str:

@@ -1,12 +1,10 @@
-import secrets
-
 from celery import shared_task
 from django.conf import settings
 
 from hub.redis import hub_redis
 from notifications.models import ErrorLog, Source
 from notifications.records import record_error
-from oss_watch.check import check_bucket
+from oss_watch.check import CheckResult, check_bucket, record_check
 from oss_watch.events import oss_batch, process_oss_batch
 from oss_watch.listing import ListingError, lister_for
 from oss_watch.models import WatchedBucket
@@ -23,8 +21,11 @@ def check_bucket_task(watched_id: int) -> str:
     watched = WatchedBucket.objects.filter(pk=watched_id, enabled=True).first()
     if watched is None:
         return "not watched"
-    lock, token = f"hub:oss:check:{watched_id}", secrets.token_hex(8)
-    if not hub_redis().set(lock, token, nx=True, ex=settings.OSS_CHECK_LOCK_SECONDS):
+    lock = hub_redis().lock(
+        f"hub:oss:check:{watched_id}", timeout=settings.OSS_CHECK_LOCK_SECONDS, blocking=False,
+        raise_on_release_error=False,  # expired meanwhile: nothing of ours to release
+    )  # fmt: skip
+    if not lock.acquire():
         return "skipped: a check of this bucket is running"
     try:
         origin = f"oss check of {watched}"
@@ -37,25 +38,20 @@ def check_bucket_task(watched_id: int) -> str:
 
         try:
             result = check_bucket(watched, lister_for(watched), emit)
-        except ListingError as exc:  # could not even start (credentials missing)
-            WatchedBucket.objects.filter(pk=watched.pk).update(last_error=str(exc))
-            result = None
-            error = str(exc)
-        else:
-            error = result.error
-        if error:
-            record_error(ErrorLog.Kind.OSS, f"check of {watched} failed: {error}", source=Source.OSS,
+        except ListingError as exc:  # could not even start (credentials missing, bad endpoint)
+            result = record_check(watched, CheckResult(error=str(exc)))
+        if result.error:
+            record_error(ErrorLog.Kind.OSS, f"check of {watched} failed: {result.error}", source=Source.OSS,
                          environment=watched.environment, where=str(watched))  # fmt: skip
-            return f"failed: {error}"
-        if result.baseline and not watched.events_on_first_check:
+            return f"failed: {result.error}"
+        if result.quiet:
             return f"baseline: {result.listed} objects recorded, no events"
         return (
             f"{result.listed} listed, {result.created} created, "
             f"{result.modified} modified, {result.deleted} deleted"
         )
     finally:
-        if hub_redis().get(lock) == token.encode():
-            hub_redis().delete(lock)
+        lock.release()
 
 
 @shared_task(name=EVENTS_TASK, **BATCH_TASK_OPTIONS)

@@ -204,3 +204,15 @@ def test_two_long_keys_alike_for_255_characters_are_two_events(oss, watched):
     assert sum(r.events for r in results) == 2 and sum(r.duplicates for r in results) == 0
     assert Event.objects.filter(source="oss").count() == 2
     assert all(len(e.event_id) <= 255 and len(e.origin) <= 255 for e in Event.objects.all())
+
+
+def test_a_malformed_bucket_name_is_a_recorded_failure_not_a_crash(oss, watched, broker):
+    WatchedBucket.objects.filter(pk=watched.pk).update(bucket="My_Bucket")
+
+    outcome = check_bucket_task.apply(args=[watched.pk]).get()
+
+    assert outcome.startswith("failed: bad OSS endpoint or bucket name"), outcome
+    assert "My_Bucket" in ErrorLog.objects.get(kind=ErrorLog.Kind.OSS).message
+    watched.refresh_from_db()
+    assert "bad OSS endpoint" in watched.last_error and watched.last_checked_at is not None
+    assert not broker.exists(f"hub:oss:check:{watched.pk}"), "the lock is released"
