@@ -15,7 +15,7 @@ from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from hub.redis import hub_redis
-from jira_bridge.breaker import CircuitBreaker
+from jira_bridge.breaker import CLOSED, OPEN, CircuitBreaker
 from jira_bridge.client import (
     PROPERTY_KEY,
     AmbiguousTicketError,
@@ -269,8 +269,8 @@ class Bridge:
 
     def record_outcome(self, success: bool) -> None:
         previous = self.breaker.record(success)
-        if previous:
-            record_breaker_change(previous, self.breaker.state().state)
+        if previous:  # a change is always to closed (a success) or to open (a failure)
+            record_breaker_change(previous, CLOSED if success else OPEN)
 
 
 def give_up(request: TicketRequest) -> Step:

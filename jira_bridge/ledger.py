@@ -132,12 +132,24 @@ def group_drafts(matches: list[GroupedMatch]) -> list[TicketDraft]:
     with connection.cursor() as cursor:
         for key in keys:  # in one order everywhere: no deadlocks between workers
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
-    open_windows: dict[str, TicketDraft] = {}
-    for request in TicketRequest.objects.filter(group_key__in=keys).order_by("created_at", "id"):
-        open_windows[request.group_key] = TicketDraft(  # the group's latest ticket
-            request.key, request.rule_id, request.rule_name, request.environment, request.source,
-            request.fields, group_key=request.group_key, window_ends_at=request.window_ends_at,
+    latest = (  # each group's latest ticket only, however many windows it had before
+        TicketRequest.objects.filter(group_key__in=keys)
+        .order_by("group_key", "-created_at", "-id")
+        .distinct("group_key")
+    )
+    open_windows = {
+        request.group_key: TicketDraft(
+            request.key,
+            request.rule_id,
+            request.rule_name,
+            request.environment,
+            request.source,
+            request.fields,
+            group_key=request.group_key,
+            window_ends_at=request.window_ends_at,
         )  # fmt: skip
+        for request in latest
+    }
     drafts: dict[str, TicketDraft] = {}
     for match in sorted(matches, key=lambda m: m.at):
         current = open_windows.get(match.draft.group_key)
@@ -209,7 +221,7 @@ def mark_created(request: TicketRequest, jira_key: str, how: str) -> bool:
         return False
     for name, value in changes.items():
         setattr(request, name, value)
-    summary = request.fields.get("summary", "")
+    summary = request.summary
     record_audit(
         AuditEntry.TICKET_CREATED,
         f"{jira_key}: {summary}"
@@ -240,7 +252,7 @@ def mark_failed(request: TicketRequest) -> JobFailure | None:
     if not changed:
         return None
     request.state = State.FAILED
-    summary = request.fields.get("summary", "")
+    summary = request.summary
     failure = record_job_failure(
         task_name=CREATE_TASK,
         queue=settings.JIRA_CREATE_QUEUE,

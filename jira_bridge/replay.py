@@ -10,7 +10,7 @@ from django.utils import timezone
 from jira_bridge.ledger import SUBJECT_PREFIX, State, history_entry
 from jira_bridge.models import TicketRequest
 from notifications.models import AuditEntry, JobFailure
-from notifications.records import record_audit
+from notifications.records import audit_entry, record_audits
 
 
 @dataclass
@@ -72,7 +72,7 @@ def replay(
     if dry_run:
         return plan, []
     now = timezone.now()
-    to_send = []
+    to_send, audits = [], []
     for failure_id, request in chosen.items():
         ambiguous = failure_id in plan.check_first
         request.history.append(history_entry("replayed", error=f"by {actor}"))
@@ -85,13 +85,16 @@ def replay(
         )
         if changed:
             to_send.append(request.pk)
-            record_audit(
-                AuditEntry.TICKET_REPLAYED,
-                f"dead letter {failure_id} replayed: {request.fields.get('summary', '')}",
-                actor=actor,
-                environment=request.environment,
-                obj=request,
+            audits.append(
+                audit_entry(
+                    AuditEntry.TICKET_REPLAYED,
+                    f"dead letter {failure_id} replayed: {request.summary}",
+                    actor=actor,
+                    environment=request.environment,
+                    obj=request,
+                )
             )
+    record_audits(audits)
     JobFailure.objects.filter(pk__in=plan.create).update(state=JobFailure.State.REPLAYED, updated_at=now)
     JobFailure.objects.filter(pk__in=plan.exist).update(state=JobFailure.State.RESOLVED, updated_at=now)
     return plan, to_send

@@ -4,7 +4,7 @@ from django.db import models
 
 from notifications.models import Source
 
-# The keys of a rule as the rule file writes them, in the order export_rules writes them.
+# The keys of a rule as the rule file writes them (and validates them), in the order export_rules writes them.
 SPEC_KEYS = (
     "name",
     "enabled",
@@ -55,17 +55,10 @@ class Rule(models.Model):
     def to_spec(self) -> dict[str, Any]:
         """The rule as the rule file writes it, leaving out keys that hold their default."""
         ticket = {k: getattr(self, k) for k in TICKET_KEYS if getattr(self, k)}
+        # jsonb does not keep key order: write match keys in the documented order
+        match = {k: self.match[k] for k in MATCH_KEYS if k in self.match}
         spec = {
-            "name": self.name,
-            "enabled": self.enabled,
-            "source": self.source,
-            "environments": self.environments,
-            # jsonb does not keep key order: write match keys in the documented order
-            "match": {k: self.match[k] for k in MATCH_KEYS if k in self.match},
-            "ticket": ticket,
-            "group_by": self.group_by,
-            "group_window": self.group_window,
-            "redact": self.redact,
+            k: match if k == "match" else ticket if k == "ticket" else getattr(self, k) for k in SPEC_KEYS
         }
         return {k: v for k, v in spec.items() if v not in ([], "", {}) and not (k == "enabled" and v)}
 

@@ -13,24 +13,14 @@ from django.conf import settings
 from django.template import TemplateSyntaxError
 
 from cdc_publisher.events import ROW_TYPES
+from rules.models import SPEC_KEYS, TICKET_KEYS
 from rules.render import ENGINE
 
 FILE_VERSION = 1
-RULE_KEYS = {
-    "name",
-    "enabled",
-    "source",
-    "environments",
-    "match",
-    "ticket",
-    "group_by",
-    "group_window",
-    "redact",
-}
+RULE_KEYS = set(SPEC_KEYS)
 CDC_MATCH_KEYS = {"database", "table", "type", "where"}
 OSS_MATCH_KEYS = {"bucket", "prefix", "change"}
 OSS_CHANGES = ("created", "modified", "deleted")
-TICKET_KEYS = {"project", "issue_type", "summary", "description", "labels", "priority"}
 CONDITIONS = {"equals", "not_equals", "in", "exists", "changed", "matches", "gt", "lt"}
 GROUP_FIELDS = {"cdc": {"env", "database", "table", "type"}, "oss": {"env", "bucket", "change"}}
 DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
