@@ -113,18 +113,22 @@ def main(argv: list[str] | None = None) -> int:
 
     # Lines from stdin wait in the spool when the broker is down (Maxwell has moved on); the
     # binlog keeps its own history, so its reading waits instead and the checkpoint holds.
-    spool = Spool(spool_dir, args.spool_max_bytes) if args.source == "maxwell" else None
-    publisher = Publisher(
-        args.env, celery_sender(args.broker_url, args.env), batch_size=args.batch_size, spool=spool
-    )
+    send = celery_sender(args.broker_url, args.env)
+    if args.source == "binlog":
+        progress = Progress()
+        publisher = Publisher(
+            args.env, send, batch_size=args.batch_size, source="binlog",
+            origin=f"{source.settings['host']}:{source.settings['port']} binlog",
+            on_delivered=lambda: progress.complete and checkpoint.save(progress.complete),
+        )  # fmt: skip
+    else:
+        publisher = Publisher(
+            args.env, send, batch_size=args.batch_size, spool=Spool(spool_dir, args.spool_max_bytes)
+        )
     try:
         publisher.drain()  # what an earlier run left in the spool goes first
         if args.source == "binlog":
-            publisher.source, publisher.origin = (
-                "binlog",
-                f"{source.settings['host']}:{source.settings['port']} binlog",
-            )
-            publish_lines(source, checkpoint, publisher)
+            publish_lines(source, progress, publisher)
         else:
             for lineno, raw in enumerate(
                 read_lines(sys.stdin.buffer, publisher.idle, args.flush_interval), start=1
@@ -139,11 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def publish_lines(source: BinlogSource, checkpoint: Checkpoint, publisher: Publisher) -> None:
-    """Binlog lines into the publisher; the checkpoint moves to the last transaction handed over
-    whole, each time a batch is with the broker or in the spool."""
-    progress = Progress()
-    publisher.on_delivered = lambda: progress.complete and checkpoint.save(progress.complete)
+def publish_lines(source: BinlogSource, progress: Progress, publisher: Publisher) -> None:
+    """Binlog lines into the publisher, noting in ``progress`` the last transaction handed over
+    whole (the publisher's on_delivered saves it as the checkpoint once a batch is delivered)."""
     lineno = 0
     for line, end in source.lines():
         if line is None:  # the server is quiet: everything fed so far is whole

@@ -165,9 +165,11 @@ class Publisher:
             self.drain()
 
     def idle(self) -> None:
-        """Input is quiet: send the partial batch, and try the spool again."""
-        self.flush()
-        if self.spool is not None and self.spool.pending():
+        """Input is quiet: send the partial batch (which tries the spool first), or else try the
+        spool again: one attempt at the broker per quiet spell, not two."""
+        if self._events or self._rejects:
+            self.flush()
+        elif self.spool is not None and self.spool.pending():
             self.drain()
 
     def spooled_batches(self) -> int:

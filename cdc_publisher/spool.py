@@ -6,6 +6,7 @@ start sends it first. When everything has been sent, both files are emptied.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import orjson
@@ -21,9 +22,44 @@ class Spool:
         self.data_path = self.directory / "batches.jsonl"
         self.offset_path = self.directory / "sent-offset"
         self.data_path.touch()
+        self.set_aside_torn_tail()
         self.offset = int(self.offset_path.read_text() or 0) if self.offset_path.exists() else 0
         if self.offset > self.size:  # emptied after everything was sent, before the offset was reset
             self.offset = 0
+
+    def set_aside_torn_tail(self) -> None:
+        """A write cut short (disk full, a kill before the fsync) leaves a last line without its
+        newline: it would be glued to the next batch, and neither could be read back. Its bytes
+        go to batches.torn, with a message, and the spool goes on from the last whole batch."""
+        size = self.size
+        if not size:
+            return
+        with self.data_path.open("r+b") as f:
+            end = size
+            while end > 0:
+                start = max(0, end - 65536)
+                f.seek(start)
+                chunk = f.read(end - start)
+                if start + len(chunk) == size and chunk.endswith(b"\n"):
+                    return  # whole
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    end = start + newline + 1
+                    break
+                end = start
+            f.seek(end)
+            torn = f.read()
+            with (self.directory / "batches.torn").open("ab") as kept:
+                kept.write(torn + b"\n")
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+        print(
+            f"cdc_publisher: spool: an incomplete batch ({len(torn)} bytes, cut short when written) "
+            f"set aside in {self.directory / 'batches.torn'}; its lines were not sent",
+            file=sys.stderr,
+            flush=True,
+        )
 
     @property
     def size(self) -> int:

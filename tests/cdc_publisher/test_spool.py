@@ -3,7 +3,6 @@ running publisher process."""
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 
@@ -12,13 +11,7 @@ import redis
 
 from cdc_publisher.spool import Spool
 from tests.cdc_publisher.test_publisher import broker_batches
-from tests.conftest import ROOT, publisher_env, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import ROOT, free_port, publisher_env, wait_for
 
 
 class Broker:
@@ -190,3 +183,24 @@ def test_sigterm_while_the_spool_is_full_still_keeps_the_batch(own_broker, spool
         numbers += [json.loads(raw)["data"]["id"] for _, raw in batch["events"]]
         kept.pop(length)
     assert numbers == [1, 2, 3], "the batch held while the spool was full must be kept"
+
+
+def test_a_batch_cut_short_when_written_is_set_aside_not_a_crash_at_every_start(tmp_path, capsys):
+    # Given a spool with one whole batch and a second one cut off mid-write
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.append({"v": 1, "env": "prod", "events": [[1, "{}"]], "rejects": []})
+    with (tmp_path / "batches.jsonl").open("ab") as f:
+        f.write(b'{"v": 1, "env": "prod", "events": [[2, "{\\"data')
+
+    # When the publisher starts again
+    reopened = Spool(tmp_path, max_bytes=1 << 20)
+
+    # Then the whole batch is there to send, the torn bytes are kept aside, and it says so
+    batch, length = reopened.peek()
+    assert batch["events"] == [[1, "{}"]]
+    reopened.pop(length)
+    assert reopened.peek() is None
+    assert b'"events": [[2' in (tmp_path / "batches.torn").read_bytes()
+    assert "incomplete batch" in capsys.readouterr().err
+    reopened.append({"v": 1, "env": "prod", "events": [[3, "{}"]], "rejects": []})
+    assert reopened.peek()[0]["events"] == [[3, "{}"]], "later batches are whole again"
