@@ -109,7 +109,7 @@ class Bridge:
             return give_up(request)
         request.state = State.RESERVED
         request.save(update_fields=["state", "attempts", "last_error", "history", "updated_at"])
-        return Step(State.RESERVED, retry_in=max(backoff_seconds(request.attempts), exc.retry_after or 0))
+        return Step(State.RESERVED, retry_in=retry_wait(exc, request.attempts))
 
     def presume_lost(self, request: TicketRequest) -> TicketRequest:
         """A request left in 'creating' past its lease: the worker died mid-call, so whether
@@ -146,7 +146,7 @@ class Bridge:
             if request.attempts >= settings.JIRA_MAX_ATTEMPTS:
                 return give_up(request)
             request.save(update_fields=["history", "attempts", "last_error", "updated_at"])
-            wait = max(backoff_seconds(request.attempts), exc.retry_after or 0)
+            wait = retry_wait(exc, request.attempts)
             return Step(State.AMBIGUOUS, retry_in=wait)
         self.record_outcome(success=True)
         if key:
@@ -208,7 +208,7 @@ class Bridge:
             )
             if isinstance(exc, PermanentTicketError):
                 return self.give_up_update(request, "comment", exc)
-            return Step(State.CREATED, retry_in=max(backoff_seconds(2), exc.retry_after or 0))
+            return Step(State.CREATED, retry_in=retry_wait(exc, 2))
         self.record_outcome(success=True)
         record_audit(
             AuditEntry.TICKET_COMMENTED,
@@ -230,7 +230,7 @@ class Bridge:
             self.note_failure(exc)
             if isinstance(exc, PermanentTicketError):
                 return self.give_up_update(request, "issue property", exc)
-            return Step(State.CREATED, retry_in=max(backoff_seconds(2), exc.retry_after or 0))
+            return Step(State.CREATED, retry_in=retry_wait(exc, 2))
         self.record_outcome(success=True)
         TicketRequest.objects.filter(pk=request.pk).update(marked=True)
         return None
@@ -271,6 +271,11 @@ class Bridge:
         previous = self.breaker.record(success)
         if previous:  # a change is always to closed (a success) or to open (a failure)
             record_breaker_change(previous, CLOSED if success else OPEN)
+
+
+def retry_wait(exc: TicketError, attempts: int) -> float:
+    """Seconds before trying again: the backoff for this many attempts, or longer if Jira asked."""
+    return max(backoff_seconds(attempts), exc.retry_after or 0)
 
 
 def give_up(request: TicketRequest) -> Step:

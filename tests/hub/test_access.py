@@ -61,3 +61,23 @@ def test_the_deploy_check_is_clean_under_production_settings():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_flower_as_the_procfile_starts_it_needs_the_login_from_the_environment(start_process):
+    import requests
+
+    from tests.conftest import free_port, wait_for
+
+    port = str(free_port())
+    start_process("flower", "Visit me at", FLOWER_PORT=port, FLOWER_BASIC_AUTH="ops:a-long-secret")
+    url = f"http://127.0.0.1:{port}/workers"
+
+    def answer(**kwargs):
+        try:
+            return requests.get(url, timeout=5, **kwargs).status_code
+        except requests.ConnectionError:
+            return None
+
+    assert wait_for(lambda: answer(), timeout=30, message="flower answering") == 401
+    assert answer(auth=("ops", "wrong")) == 401
+    assert answer(auth=("ops", "a-long-secret")) == 200
