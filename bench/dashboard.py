@@ -27,11 +27,13 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from dashboard.snapshot import snapshot  # noqa: E402
+from hub.health import count_workers, note_worker_alive  # noqa: E402
 from hub.redis import hub_redis  # noqa: E402
 from notifications import jobs  # noqa: E402
 from notifications.live import publish  # noqa: E402
 
 CELERY_MS_PER_MESSAGE = 1.0
+KEYS = 100_000  # about a day of jobs' metadata at ~1 job/s
 
 
 class Request:
@@ -94,6 +96,18 @@ def main() -> None:
         f"  GET /api/queues {queues * 1e3:.2f} ms = {queues / health:.1f}x GET /health "
         f"({health * 1e3:.2f} ms)"
     )
+
+    # Counting workers with a day of job metadata in Redis: their sorted set, against walking the
+    # keyspace for one key per worker (what /health and every snapshot did before).
+    pipe = client.pipeline(transaction=False)
+    for i in range(KEYS):
+        pipe.set(f"hub:job:bench-{i}", b"{}", ex=3600)
+    pipe.execute()
+    note_worker_alive("bench@host")
+    zset = per_call(lambda i: count_workers(), 200)
+    scan = per_call(lambda i: sum(1 for _ in client.scan_iter("hub:workers:*", count=100)), 3)
+    print(f"  workers counted among {KEYS:,} keys: {zset * 1e3:.3f} ms; a keyspace SCAN {scan * 1e3:.1f} ms "
+          f"= {scan / zset:,.0f}x")  # fmt: skip
     client.flushdb()
 
 
