@@ -34,8 +34,9 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 
-from jira_bridge.models import OutboxTicket, TicketRequest  # noqa: E402
+from jira_bridge.models import TicketRequest  # noqa: E402
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event  # noqa: E402
+from receivers.outbox.models import OutboxTicket  # noqa: E402
 from rules.importing import import_rules  # noqa: E402
 
 ENV = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "PYTHONPATH": str(ROOT)}

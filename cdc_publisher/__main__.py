@@ -8,10 +8,16 @@ import signal
 import socket
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-from cdc_publisher.binlog import BinlogSource, Checkpoint, Progress
+import pymysql
+
+from cdc_publisher.binlog import BinlogSource, Checkpoint, CheckpointRefused, Position, Progress
+from cdc_publisher.brokers import UnsupportedBroker, broker_kind
+from cdc_publisher.events import MAX_LINE_BYTES
 from cdc_publisher.publisher import (
+    DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL,
     Publisher,
@@ -40,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--checkpoint", help="with --source binlog: the position file (default: in the spool directory)"
     )
     parser.add_argument(
+        "--from-current",
+        action="store_true",
+        help="with --source binlog: start from the server's current position, overwriting the "
+        "checkpoint (what it refused at start); the events in between are skipped",
+    )
+    parser.add_argument(
         "--output",
         choices=["publish", "maxwell-json"],
         default="publish",
@@ -51,7 +63,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="the hub's broker (default: CELERY_BROKER_URL, then REDIS_URL)",
     )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=int(os.environ.get("CDC_MAX_LINE_BYTES", MAX_LINE_BYTES)),
+        help="a longer line is rejected (its head kept for the error log), not read into memory "
+        "(default: CDC_MAX_LINE_BYTES, else 16 MiB)",
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument(
+        "--max-batch-bytes",
+        type=int,
+        default=int(os.environ.get("CDC_MAX_BATCH_BYTES", DEFAULT_BATCH_BYTES)),
+        help="a batch is sent once its lines reach this size, whatever their count (default: "
+        "CDC_MAX_BATCH_BYTES, else 64 MiB; Redis holds at most 512 MB in a message)",
+    )
     parser.add_argument("--flush-interval", type=float, default=DEFAULT_FLUSH_INTERVAL)
     parser.add_argument(
         "--spool-dir",
@@ -81,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
+    try:
+        if args.output == "publish":
+            broker_kind(args.broker_url)
+    except UnsupportedBroker as exc:  # the URL itself is not printed: it may hold a password
+        print(f"cdc_publisher: --broker-url: {exc}", file=sys.stderr)
+        return 2
     if args.source == "binlog" and not args.mysql_url:
         print(
             "cdc_publisher: --source binlog needs --mysql-url mysql://USER:PASS@HOST:PORT/", file=sys.stderr
@@ -97,13 +129,21 @@ def main(argv: list[str] | None = None) -> int:
             args.server_id or 10_000 + zlib.crc32(f"{socket.gethostname()}:{args.env}".encode()) % 100_000
         )
         try:
-            source = BinlogSource(args.mysql_url, server_id=server_id, start=checkpoint.load())
-        except ValueError as exc:
+            source = BinlogSource(args.mysql_url, server_id=server_id)
+            source.start_from(checkpoint, from_current=args.from_current)
+        except (ValueError, CheckpointRefused) as exc:
             print(f"cdc_publisher: {exc}", file=sys.stderr)
             return 2
+        except pymysql.Error as exc:
+            print(f"cdc_publisher: cannot read the binlog of {source.address}: {exc}", file=sys.stderr)
+            return 1
+
+        def save(position: Position) -> None:
+            checkpoint.save(position, source.identity_of(position.log_file))
+
         if args.output == "maxwell-json":
             try:
-                print_lines(source, checkpoint, sys.stdout.buffer)
+                print_lines(source, checkpoint, save, sys.stdout.buffer)
             except BrokenPipeError:
                 # Whoever read our stdout is gone; what it did not get stays behind the checkpoint.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -117,21 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.source == "binlog":
         progress = Progress()
         publisher = Publisher(
-            args.env, send, batch_size=args.batch_size, source="binlog",
+            args.env, send, batch_size=args.batch_size, source="binlog", max_line_bytes=args.max_line_bytes,
+            max_batch_bytes=args.max_batch_bytes,
             origin=f"{source.settings['host']}:{source.settings['port']} binlog",
-            on_delivered=lambda: progress.complete and checkpoint.save(progress.complete),
+            on_delivered=lambda: progress.complete and save(progress.complete),
+            checkpoint=lambda: progress.complete and source.checkpoint_of(progress.complete),
         )  # fmt: skip
     else:
         publisher = Publisher(
-            args.env, send, batch_size=args.batch_size, spool=Spool(spool_dir, args.spool_max_bytes)
-        )
+            args.env, send, batch_size=args.batch_size, spool=Spool(spool_dir, args.spool_max_bytes),
+            max_line_bytes=args.max_line_bytes, max_batch_bytes=args.max_batch_bytes,
+        )  # fmt: skip
     try:
         publisher.drain()  # what an earlier run left in the spool goes first
         if args.source == "binlog":
             publish_lines(source, progress, publisher)
         else:
             for lineno, raw in enumerate(
-                read_lines(sys.stdin.buffer, publisher.idle, args.flush_interval), start=1
+                read_lines(sys.stdin.buffer, publisher.idle, args.flush_interval, args.max_line_bytes),
+                start=1,
             ):
                 publisher.feed(lineno, raw)
     finally:
@@ -157,7 +201,7 @@ def publish_lines(source: BinlogSource, progress: Progress, publisher: Publisher
         publisher.feed(lineno, line)
 
 
-def print_lines(source: BinlogSource, checkpoint: Checkpoint, out) -> None:
+def print_lines(source: BinlogSource, checkpoint: Checkpoint, save: Callable[[Position], None], out) -> None:
     """Stand in for Maxwell: one JSON line per event on stdout, the checkpoint saved once a
     transaction's lines are flushed."""
     progress = Progress()
@@ -168,7 +212,7 @@ def print_lines(source: BinlogSource, checkpoint: Checkpoint, out) -> None:
             progress.line(end)
         if progress.complete and progress.complete != checkpoint.last:
             out.flush()
-            checkpoint.save(progress.complete)
+            save(progress.complete)
         if line is not None:
             out.write(line + b"\n")
 

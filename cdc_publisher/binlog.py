@@ -5,17 +5,20 @@ A transaction's rows are held until its end (XID, or COMMIT for non-transactiona
 emitted with Maxwell's ``xid``, ``xoffset`` and ``commit`` on the last one, and the position of
 that end. The checkpoint is always a transaction's end, and advances only once the caller says
 the lines were delivered (to the broker or the durable spool).
+
+A checkpoint also says whose binlog it is in (BinlogIdentity), and is checked against the server
+at start: a position in another server's binlog, or in a file since purged or reset, would have the
+server fail mid-event (error 1236) on every start. It is refused with one line instead.
 """
 
-import base64
+import dataclasses
 import datetime as dt
 import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -24,9 +27,18 @@ import orjson
 import pymysql
 from pymysql.constants import ER
 from pymysqlreplication import BinLogStreamReader
-from pymysqlreplication.constants import FIELD_TYPE
-from pymysqlreplication.event import HeartbeatLogEvent, MariadbGtidEvent, QueryEvent, RotateEvent, XidEvent
+from pymysqlreplication.constants import NONE_SOURCE
+from pymysqlreplication.event import (
+    FormatDescriptionEvent,
+    HeartbeatLogEvent,
+    MariadbGtidEvent,
+    QueryEvent,
+    RotateEvent,
+    XidEvent,
+)
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from cdc_publisher.values import maxwell_value
 
 ROW_TYPES = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
 DDL = re.compile(
@@ -43,6 +55,37 @@ class Position:
 
     def __str__(self) -> str:
         return f"{self.log_file}:{self.log_pos}"
+
+
+@dataclass(frozen=True)
+class BinlogIdentity:
+    """Whose binlog a position is in. ``server_uuid`` (MySQL; MariaDB has none) and ``server_id``
+    tell the server; ``log_file_created``, the timestamp of the file's first event (its
+    Format_description), tells the file from one of the same name written after a RESET MASTER or
+    by a re-created server, which ``server_id`` (often 1 everywhere) cannot. MariaDB's
+    ``server_uid`` is not used: it hashes a MAC address, which a container gets anew at each start."""
+
+    server_id: int
+    server_uuid: str | None
+    log_file_created: int | None  # seconds since the epoch
+
+
+@dataclass
+class ServerState:
+    """What the server says at start: who it is, and its binlog files with their sizes."""
+
+    server_id: int
+    server_uuid: str | None
+    logs: dict[str, int]  # file name -> size, oldest first; the last is being written
+
+    @property
+    def current(self) -> Position:
+        log_file = list(self.logs)[-1]
+        return Position(log_file, self.logs[log_file])
+
+
+class CheckpointRefused(Exception):
+    """The checkpoint does not fit the server (or cannot be read): one line for the operator."""
 
 
 @dataclass
@@ -83,39 +126,185 @@ class Progress:
 
 
 class Checkpoint:
-    """The last delivered transaction's end, in a small file replaced atomically."""
+    """The last delivered transaction's end and whose binlog it is in, in a small JSON file
+    replaced atomically: ``log_file``, ``log_pos``, ``server_id``, ``server_uuid`` (null on
+    MariaDB) and ``log_file_created``. A file from an older publisher has only the position: it
+    loads, with no identity (see BinlogSource.start_from)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.last: Position | None = None
+        self.identity: BinlogIdentity | None = None
 
     def load(self) -> Position | None:
         if not self.path.exists():
             return None
-        data = json.loads(self.path.read_text())
-        self.last = Position(data["log_file"], int(data["log_pos"]))
+        try:
+            data = json.loads(self.path.read_text())
+            self.last = Position(str(data["log_file"]), int(data["log_pos"]))
+            if "server_id" in data:
+                created = data.get("log_file_created")
+                self.identity = BinlogIdentity(
+                    int(data["server_id"]), data.get("server_uuid"), None if created is None else int(created)
+                )
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+            raise CheckpointRefused(
+                f"checkpoint {self.path} cannot be read ({type(exc).__name__}: {exc}); "
+                "start with --from-current to read from the server's current position "
+                "(events since the checkpoint are then skipped)"
+            ) from None
         return self.last
 
-    def save(self, position: Position) -> None:
-        if position == self.last:
+    def record(self) -> dict[str, Any] | None:
+        """What the file holds (also sent with each batch, for the hub's status of publishers)."""
+        if self.last is None:
+            return None
+        identity = dataclasses.asdict(self.identity) if self.identity else {}
+        return {"log_file": self.last.log_file, "log_pos": self.last.log_pos, **identity}
+
+    def save(self, position: Position, identity: BinlogIdentity) -> None:
+        if position == self.last and identity == self.identity:
             return
-        self.last = position
+        self.last, self.identity = position, identity
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"log_file": position.log_file, "log_pos": position.log_pos}))
+        temporary.write_text(json.dumps(self.record()))
         with temporary.open("rb") as f:
             os.fsync(f.fileno())
         os.replace(temporary, self.path)
+
+
+class FileNotingStream(BinLogStreamReader):
+    """The binlog stream, noting each file's creation (its Format_description event, which the
+    server sends first and again after every rotation) in ``created`` for the checkpoint's
+    identity. Those events are not passed on."""
+
+    def __init__(self, *args: Any, created: dict[str, int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.created = created
+
+    def fetchone(self):
+        while isinstance(event := super().fetchone(), FormatDescriptionEvent):
+            self.created[self.log_file] = event.timestamp
+        return event
 
 
 class BinlogSource:
     """Yields (Maxwell JSON line, end position of its transaction) for every row change, and
     (None, None) when the server has been quiet for ``heartbeat`` seconds."""
 
-    def __init__(self, url: str, *, server_id: int, start: Position | None, heartbeat: float = 1.0) -> None:
+    def __init__(
+        self, url: str, *, server_id: int, start: Position | None = None, heartbeat: float = 1.0
+    ) -> None:
         self.settings = parse_mysql_url(url)
         self.server_id, self.start, self.heartbeat = server_id, start, heartbeat
         self._json_columns: dict[tuple[str, str], frozenset[str]] = {}
+        self.server: ServerState | None = None
+        self.created: dict[str, int] = {}  # binlog file -> its creation (FileNotingStream)
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings['host']}:{self.settings['port']}"
+
+    def start_from(self, checkpoint: Checkpoint, *, from_current: bool = False) -> Position:
+        """Where reading starts: the checkpoint, once checked against the server, or (first run,
+        or ``from_current``) the server's current position, written to the checkpoint at once.
+        Raises CheckpointRefused with one line naming the checkpoint and the way out; a
+        checkpoint without identity (an older publisher's) is checked as far as it can be, then
+        given this server's. pymysql.Error if the server cannot be asked."""
+        self.server = server = self.server_state()
+        saved = checkpoint.load() if not from_current else None
+        if saved is None:
+            start = server.current
+            if from_current and checkpoint.path.exists():
+                say(
+                    f"--from-current: starting at {start}, the current position of {self.address}; "
+                    f"the events between the checkpoint in {checkpoint.path} and there are SKIPPED "
+                    "and will not reach the hub"
+                )
+        else:
+            problem = checkpoint_problem(
+                saved, checkpoint.identity, server, self.file_created, self.on_event_boundary
+            )
+            if problem:
+                raise CheckpointRefused(
+                    f"checkpoint {checkpoint.path} refused: {problem}. Start with --from-current to "
+                    f"read from the current position of {self.address} (the events in between are "
+                    "skipped), or point --checkpoint elsewhere"
+                )
+            start = saved
+        self.file_created(start.log_file)
+        identity = self.identity_of(start.log_file)
+        if saved is not None and checkpoint.identity is None:
+            say(
+                f"checkpoint {checkpoint.path} has no server identity (an older publisher's): its "
+                f"position fits {self.address}, whose identity it now records ({describe(identity)})"
+            )
+        checkpoint.save(start, identity)
+        self.start = start
+        return start
+
+    def server_state(self) -> ServerState:
+        with pymysql.connect(**self.settings, connect_timeout=5) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT @@server_id")
+            (server_id,) = cursor.fetchone()
+            try:
+                cursor.execute("SELECT @@server_uuid")
+                (server_uuid,) = cursor.fetchone()
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != ER.UNKNOWN_SYSTEM_VARIABLE:  # MariaDB has none
+                    raise
+                server_uuid = None
+            try:
+                cursor.execute("SHOW BINARY LOGS")
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] == ER.NO_BINARY_LOGGING:
+                    raise CheckpointRefused(f"binary logging is off on {self.address} (log_bin)") from None
+                raise
+            logs = {row[0]: int(row[1]) for row in cursor.fetchall()}
+        return ServerState(int(server_id), server_uuid, logs)
+
+    def file_created(self, log_file: str) -> int | None:
+        """When ``log_file`` was begun: the timestamp of its Format_description event, read over
+        replication (no statement shows it). At start only: a second connection with our
+        server_id would end the one lines() reads."""
+        if log_file not in self.created:
+            stream = BinLogStreamReader(
+                connection_settings=self.settings, server_id=self.server_id, blocking=False,
+                resume_stream=True, log_file=log_file, log_pos=4, is_mariadb=False,
+                only_events=[FormatDescriptionEvent],
+            )  # fmt: skip
+            try:
+                for event in stream:
+                    self.created[log_file] = event.timestamp
+                    break
+            finally:
+                stream.close()
+        return self.created.get(log_file)
+
+    def identity_of(self, log_file: str) -> BinlogIdentity:
+        """The identity of a position in ``log_file``: the server's, as it was at start, and the
+        file's creation as start_from or the stream saw it."""
+        assert self.server is not None, "start_from() first"
+        return BinlogIdentity(self.server.server_id, self.server.server_uuid, self.created.get(log_file))
+
+    def checkpoint_of(self, position: Position) -> dict[str, Any]:
+        """A checkpoint at ``position`` as its file would hold it (contract.Checkpoint)."""
+        identity = dataclasses.asdict(self.identity_of(position.log_file))
+        return {"log_file": position.log_file, "log_pos": position.log_pos, **identity}
+
+    def on_event_boundary(self, position: Position) -> bool:
+        """Whether an event starts at ``position`` (or the file ends there): what the server
+        needs to read on from it, rather than fail mid-event."""
+        with pymysql.connect(**self.settings, connect_timeout=5) as conn, conn.cursor() as cursor:
+            try:
+                at = (position.log_file, position.log_pos)
+                cursor.execute("SHOW BINLOG EVENTS IN %s FROM %s LIMIT 1", at)
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] == ER.ERROR_WHEN_EXECUTING_COMMAND:
+                    return False
+                raise
+        return True
 
     def json_columns(self, schema: str, table: str) -> frozenset[str]:
         """MariaDB's JSON is LONGTEXT with a json_valid() check, invisible in the binlog: the
@@ -147,16 +336,20 @@ class BinlogSource:
 
     def lines(self) -> Iterator[tuple[bytes | None, Position | None]]:
         start = {"log_file": self.start.log_file, "log_pos": self.start.log_pos} if self.start else {}
-        stream = BinLogStreamReader(
+        stream = FileNotingStream(
             connection_settings=self.settings,
             server_id=self.server_id,
             blocking=True,
             resume_stream=True,  # from the checkpoint, else from the server's current position
-            only_events=[*ROW_TYPES, QueryEvent, XidEvent, RotateEvent, MariadbGtidEvent, HeartbeatLogEvent],
+            only_events=[
+                *ROW_TYPES, QueryEvent, XidEvent, RotateEvent, MariadbGtidEvent, HeartbeatLogEvent,
+                FormatDescriptionEvent,  # noted by the stream, for the checkpoint's identity
+            ],
             slave_heartbeat=self.heartbeat,
             is_mariadb=False,  # file/position resume works on both (DESIGN.md)
+            created=self.created,
             **start,
-        )
+        )  # fmt: skip
         transaction = Transaction()
         try:
             for event in stream:
@@ -188,6 +381,64 @@ class BinlogSource:
             stream.close()
 
 
+def checkpoint_problem(
+    saved: Position,
+    identity: BinlogIdentity | None,
+    server: ServerState,
+    file_created: Callable[[str], int | None],
+    on_event_boundary: Callable[[Position], bool],
+) -> str:
+    """Why reading cannot start at ``saved`` on ``server``, or '' if it can."""
+    uuids = identity.server_uuid if identity else None, server.server_uuid
+    if all(uuids) and uuids[0] != uuids[1]:
+        return (
+            f"it was written for server_uuid {identity.server_uuid}, and this server is "
+            f"{server.server_uuid}: another server (re-created, or a fail-over)"
+        )
+    if identity and identity.server_id != server.server_id:
+        return (
+            f"it was written for server_id {identity.server_id}, and this server has "
+            f"{server.server_id}: another server (a fail-over?)"
+        )
+    if saved.log_file not in server.logs:
+        names = list(server.logs)
+        return (
+            f"its binlog file {saved.log_file} is not on the server, which has {names[0]} to "
+            f"{names[-1]}: purged, or the binlog was reset (RESET MASTER)"
+        )
+    size = server.logs[saved.log_file]
+    if saved.log_pos > size:
+        return (
+            f"its position {saved} is past the end of that file ({size} bytes): the binlog was "
+            "reset (RESET MASTER), or this is another server"
+        )
+    if identity and identity.log_file_created is not None:
+        created = file_created(saved.log_file)
+        if created != identity.log_file_created:
+            return (
+                f"its {saved.log_file} was begun at {when(identity.log_file_created)}, the server's "
+                f"at {when(created)}: the binlog was reset (RESET MASTER), or the server re-created"
+            )
+    if not on_event_boundary(saved):
+        return f"no event starts at {saved}: that file is not the one it was written for"
+    return ""
+
+
+def when(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "an unknown time"
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def describe(identity: BinlogIdentity) -> str:
+    uuid = f"server_uuid {identity.server_uuid}, " if identity.server_uuid else ""
+    return f"{uuid}server_id {identity.server_id}, file begun {when(identity.log_file_created)}"
+
+
+def say(message: str) -> None:
+    print(f"cdc_publisher: {message}", file=sys.stderr, flush=True)
+
+
 def finish(transaction: Transaction, xid: int | None, end: Position) -> Iterator[tuple[bytes, Position]]:
     for offset, row in enumerate(transaction.rows):
         row["xid"] = xid
@@ -201,12 +452,21 @@ def finish(transaction: Transaction, xid: int | None, end: Position) -> Iterator
 
 
 def row_events(event, json_columns: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """Maxwell's shape for each row of a rows event (without the transaction's fields)."""
+    """Maxwell's shape for each row of a rows event (without the transaction's fields).
+
+    Only the columns in the row image are printed, as Maxwell does: with binlog_row_image=FULL
+    that is every column; with MINIMAL an insert has the columns given, a delete the key, and an
+    update the changed columns, plus the key from the before image in ``data``, never in ``old``.
+    """
     kind = ROW_TYPES[type(event)]
     columns = {column.name: column for column in event.columns}
 
-    def value(name: str, raw: Any) -> Any:
-        return maxwell_value(raw, columns[name], as_json=name in json_columns)
+    def image(values: dict[str, Any], none_sources: dict[str, str]) -> dict[str, Any]:
+        return {
+            name: maxwell_value(raw, columns[name], name in json_columns, none_sources.get(name))
+            for name, raw in values.items()
+            if none_sources.get(name) != NONE_SOURCE.COLS_BITMAP  # not in the row image
+        }
 
     out = []
     for row in event.rows:
@@ -217,59 +477,24 @@ def row_events(event, json_columns: frozenset[str] = frozenset()) -> list[dict[s
             "ts": event.timestamp,
             "server_id": event.packet.server_id,
         }
+        if kind == "update":
+            data = image(row["after_values"], row["after_none_sources"])
+            old = {}
+            for name, value in image(row["before_values"], row["before_none_sources"]).items():
+                if name not in data:
+                    data[name] = value  # MINIMAL: the before image's key says which row changed
+                elif dumps(data[name]) != dumps(value):  # as printed: DECIMALs are Fragments
+                    old[name] = value
+        else:
+            data, old = image(row["values"], row["none_sources"]), {}
         if event.primary_key:
             keys = event.primary_key if isinstance(event.primary_key, tuple) else (event.primary_key,)
-            values = row.get("after_values") or row.get("values")
-            base["primary_key"] = [value(k, values[k]) for k in keys]
-        if kind == "update":
-            before, after = row["before_values"], row["after_values"]
-            base["data"] = {name: value(name, v) for name, v in after.items()}
-            base["old"] = {name: value(name, v) for name, v in before.items() if after.get(name, v) != v}
-        else:
-            base["data"] = {name: value(name, v) for name, v in row["values"].items()}
+            base["primary_key"] = [data.get(key) for key in keys]
+        base["data"] = data
+        if old:  # Maxwell leaves out an empty old
+            base["old"] = old
         out.append(base)
     return out
-
-
-def maxwell_value(value: Any, column, as_json: bool = False) -> Any:
-    """One column's value as Maxwell writes it (``as_json``: a MariaDB JSON column)."""
-    if value is None:
-        return None
-    kind = column.type
-    if isinstance(value, Decimal):
-        return orjson.Fragment(format(value, "f").encode())  # exact: no float on the way
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, set):
-        return [member for member in (column.set_values or sorted(value)) if member in value]
-    if isinstance(value, dt.datetime):
-        return format_time_of(value, column, "%Y-%m-%d %H:%M:%S")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return format_duration(value, getattr(column, "fsp", 0) or 0)
-    if kind == FIELD_TYPE.BIT and isinstance(value, str):
-        return int(value, 2)
-    if (kind == FIELD_TYPE.JSON or as_json) and isinstance(value, str | bytes):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
-    return value  # a MySQL JSON column arrives already nested
-
-
-def format_time_of(value: dt.datetime, column, pattern: str) -> str:
-    text = value.strftime(pattern)
-    digits = getattr(column, "fsp", 0) or 0
-    return f"{text}.{value.microsecond:06d}"[: len(text) + 1 + digits] if digits else text
-
-
-def format_duration(value: dt.timedelta, digits: int) -> str:
-    negative = value < dt.timedelta(0)
-    value = -value if negative else value
-    seconds = value.days * 86400 + value.seconds
-    text = f"{'-' if negative else ''}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return f"{text}.{value.microseconds:06d}"[: len(text) + 1 + digits] if digits else text
 
 
 def ddl_event(event, query: str) -> dict[str, Any] | None:

@@ -16,9 +16,11 @@ def free_port() -> int:
 
 
 class MariaDB:
-    """A MariaDB of the tests' own, binlog on (ROW, full metadata), root without a password."""
+    """A MariaDB of the tests' own, binlog on (ROW, full metadata), root without a password;
+    ``options`` are more server options (``--binlog-row-image=MINIMAL``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        self.options = options
         self.dir = Path(tempfile.mkdtemp(prefix="hub-mariadb-"))
         shutil.chown(self.dir, "mysql")
         self.port = free_port()
@@ -42,7 +44,7 @@ class MariaDB:
                 "mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}", f"--port={self.port}",
                 "--bind-address=127.0.0.1", f"--socket={self.dir}/m.sock", f"--pid-file={self.dir}/m.pid",
                 "--log-bin=mysql-bin", "--binlog-format=ROW", "--server-id=1", "--binlog-row-metadata=FULL",
-                "--character-set-server=utf8mb4",
+                "--character-set-server=utf8mb4", *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=(self.dir / "server.log").open("w"),

@@ -42,6 +42,12 @@ class Lines:
         return taken
 
 
+def saved_position(tmp_path) -> dict:
+    """The position part of the checkpoint file (it also holds the server's identity)."""
+    saved = json.loads((tmp_path / "checkpoint.json").read_text())
+    return {"log_file": saved["log_file"], "log_pos": saved["log_pos"]}
+
+
 def start(mariadb, tmp_path, *args: str, **env: str) -> subprocess.Popen:
     checkpoint = tmp_path / "checkpoint.json"
     if not checkpoint.exists():
@@ -168,16 +174,15 @@ def test_it_publishes_and_resumes_from_its_checkpoint(mariadb, database, tmp_pat
     def ids() -> list[int]:
         return [
             json.loads(raw)["data"]["id"]
-            for b in broker_batches(broker)
+            for b in broker_batches()
             for _, raw in b["events"]
             if '"insert"' in raw
         ]
 
     wait_for(lambda: ids() == [1, 2, 3], timeout=30, message="three rows published")
     assert stop(proc) == 0
-    checkpoint = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert checkpoint == mariadb.position(), "the checkpoint is the last delivered transaction's end"
-    batch = broker_batches(broker)[0]
+    assert saved_position(tmp_path) == mariadb.position(), "the checkpoint is the last delivered end"
+    batch = broker_batches()[0]
     assert batch["source"] == "binlog"
 
     # When rows change while it is stopped, and it starts again
@@ -196,21 +201,22 @@ def test_the_checkpoint_waits_for_the_broker(mariadb, database, tmp_path):
     mariadb.execute(f"CREATE TABLE {database}.w (id INT PRIMARY KEY)")
     proc = start(mariadb, tmp_path, CELERY_BROKER_URL=own.url)
     try:
-        before = json.loads((tmp_path / "checkpoint.json").read_text())
+        before = saved_position(tmp_path)
         mariadb.execute(f"INSERT INTO {database}.w VALUES (1)")
         wait_for(
-            lambda: b"broker unreachable" in (tmp_path / "publisher.log").read_bytes(), message="down noticed"
+            lambda: b"the broker did not take a batch" in (tmp_path / "publisher.log").read_bytes(),
+            message="down noticed",
         )
         time.sleep(1)
 
         # Then the checkpoint does not move
-        assert json.loads((tmp_path / "checkpoint.json").read_text()) == before
+        assert saved_position(tmp_path) == before
 
         # When the broker comes up, then the row arrives and the checkpoint moves past it
         own.start()
         wait_for(lambda: own.client.llen("cdc:prod") > 0, timeout=30, message="row published")
         wait_for(
-            lambda: json.loads((tmp_path / "checkpoint.json").read_text()) == mariadb.position(),
+            lambda: saved_position(tmp_path) == mariadb.position(),
             message="moved",
         )
     finally:

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 
 from cdc_publisher.events import InvalidEvent, event_identity, parse_event, raw_text
@@ -14,7 +16,7 @@ def test_it_parses_an_insert_with_every_optional_field():
     (line,) = fixture_lines("insert.jsonl")
     event = parse_event(line)
     assert (event["database"], event["table"], event["type"]) == ("shop", "orders", "insert")
-    assert event["data"] == {"id": 1, "status": "new", "total": 19.99}
+    assert event["data"] == {"id": 1, "status": "new", "total": Decimal("19.99")}, "numbers are exact"
     assert event["position"] == "mysql-bin.000006:800911"
 
 
