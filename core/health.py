@@ -1,7 +1,9 @@
 """What /health reports: the database, Redis, the broker, and how many workers sent a heartbeat
 lately. Workers announce themselves in Redis with each Celery heartbeat (every 2 s with events on)."""
 
+import logging
 import socket
+import threading
 import time
 
 import redis
@@ -9,20 +11,49 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
-from hub.redis import hub_redis
+from core.redis import hub_redis
+
+log = logging.getLogger(__name__)
 
 WORKERS_KEY = "hub:workers"  # sorted set: worker hostname scored by its last heartbeat
-WORKER_TTL = 30  # seconds: a worker silent this long is not counted
+ALIVE_EVERY = 2.0  # seconds between a worker's announcements
 
 
 def note_worker_alive(hostname: str | None = None) -> None:
     hub_redis().zadd(WORKERS_KEY, {hostname or socket.gethostname(): time.time()})
 
 
+def keep_announcing(hostname: str, stop: threading.Event) -> threading.Thread:
+    """Announce a worker every ALIVE_EVERY seconds from a thread of its own until ``stop`` is
+    set. Celery's own heartbeat is silent while a solo-pool worker runs a task (its event loop is
+    busy), so a worker in a two-minute batch would look dead; this thread goes on while the
+    process lives, and stops with it: silence then means the worker is gone."""
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                note_worker_alive(hostname)
+            except redis.RedisError as exc:
+                log.warning("could not announce worker %s: %r", hostname, exc)
+            stop.wait(ALIVE_EVERY)
+
+    thread = threading.Thread(target=run, name="hub-worker-alive", daemon=True)
+    thread.start()
+    return thread
+
+
+def live_workers(client: redis.Redis | None = None) -> set[str]:
+    """Hostnames of the workers heard from in the last HUB_WORKER_TTL seconds."""
+    members = (client or hub_redis()).zrangebyscore(
+        WORKERS_KEY, time.time() - settings.HUB_WORKER_TTL, "+inf"
+    )
+    return {m.decode() if isinstance(m, bytes) else m for m in members}
+
+
 def count_workers(client: redis.Redis | None = None) -> int:
-    """Workers heard from in the last WORKER_TTL seconds (silent ones are dropped here)."""
+    """Workers heard from in the last HUB_WORKER_TTL seconds (silent ones are dropped here)."""
     pipe = (client or hub_redis()).pipeline(transaction=False)
-    pipe.zremrangebyscore(WORKERS_KEY, "-inf", time.time() - WORKER_TTL)
+    pipe.zremrangebyscore(WORKERS_KEY, "-inf", time.time() - settings.HUB_WORKER_TTL)
     pipe.zcard(WORKERS_KEY)
     return pipe.execute()[1]
 
