@@ -1,8 +1,8 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.http import HttpRequest
 
-from hub.roles import REPLAY_PERMISSION
-from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
+from core.roles import RAW_INPUT_PERMISSION
+from notifications.models import AuditEntry, DailyStat, ErrorLog, Notification, StoredBatch
 
 
 class RecordAdmin(admin.ModelAdmin):
@@ -21,49 +21,52 @@ class RecordAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Event)
-class EventAdmin(RecordAdmin):
-    list_display = ("received_at", "environment", "type", "database", "table", "outcome", "tickets")
-    list_filter = ("environment", "source", "outcome", "type", "received_at")
-    search_fields = ("event_id", "database", "table", "origin")
-    date_hierarchy = "received_at"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("ticket_requests")
-
-    @admin.display(description="tickets")
-    def tickets(self, obj: Event) -> str:
-        return ", ".join(r.jira_key or f"({r.state})" for r in obj.ticket_requests.all())
-
-
 @admin.register(ErrorLog)
 class ErrorLogAdmin(RecordAdmin):
     list_display = ("created_at", "kind", "source", "environment", "where", "message")
-    list_filter = ("kind", "source", "environment", "created_at")
+    list_filter = ("kind", "source", "environment", "raw_redacted", "created_at")
     search_fields = ("message", "where", "raw")
     date_hierarchy = "created_at"
 
+    def get_search_fields(self, request: HttpRequest):
+        # Searching raw input that could not be redacted would tell a viewer what it holds.
+        return self.search_fields if request.user.has_perm(RAW_INPUT_PERMISSION) else ("message", "where")
 
-@admin.register(JobFailure)
-class JobFailureAdmin(RecordAdmin):
-    list_display = ("created_at", "task_name", "environment", "subject", "state", "last_error")
-    list_filter = ("state", "task_name", "environment", "created_at")
-    search_fields = ("subject", "task_id", "last_error")
+    def get_fields(self, request: HttpRequest, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not obj.raw_redacted and not request.user.has_perm(RAW_INPUT_PERMISSION):
+            return [f for f in fields if f != "raw"]
+        return fields
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # ?raw__contains=h would tell a viewer one guess at a time what hidden raw input holds.
+        return raw_lookup_allowed(lookup, request, ("raw",)) and super().lookup_allowed(
+            lookup, value, request
+        )
+
+
+def raw_lookup_allowed(lookup: str, request: HttpRequest | None, fields: tuple[str, ...]) -> bool:
+    hidden = lookup.split("__", 1)[0] in fields
+    return not hidden or (request is not None and request.user.has_perm(RAW_INPUT_PERMISSION))
+
+
+@admin.register(StoredBatch)
+class StoredBatchAdmin(RecordAdmin):
+    list_display = ("created_at", "environment", "source", "origin")
+    list_filter = ("environment", "source", "created_at")
     date_hierarchy = "created_at"
-    actions = ["replay_dead_letters"]
 
-    def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(REPLAY_PERMISSION)
+    def get_fields(self, request: HttpRequest, obj=None):
+        # Its rejected lines may hold raw input that could not be redacted: operators only.
+        fields = super().get_fields(request, obj)
+        return (
+            fields if request.user.has_perm(RAW_INPUT_PERMISSION) else [f for f in fields if f != "rejects"]
+        )
 
-    @admin.action(
-        description="Replay the selected dead letters (a ticket that exists is not created again)",
-        permissions=["replay"],
-    )
-    def replay_dead_letters(self, request: HttpRequest, queryset) -> None:
-        from jira_bridge.tasks import replay_and_send  # jira_bridge builds on these records
-
-        plan = replay_and_send(queryset, actor=request.user.get_username())
-        self.message_user(request, f"Replayed: {plan.summary()}", messages.SUCCESS)
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        return raw_lookup_allowed(lookup, request, ("rejects",)) and super().lookup_allowed(
+            lookup, value, request
+        )
 
 
 @admin.register(AuditEntry)

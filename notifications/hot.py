@@ -6,12 +6,15 @@ Keys (all under ``hub:``):
 - ``hub:jobs:<queue>:completed`` / ``:failed``: the newest finished jobs per queue, capped at
   RECENT_COMPLETED / RECENT_FAILED entries (LPUSH + LTRIM).
 - ``hub:job:<task id>``: one job's metadata, expiring after HUB_HOT_RETENTION_HOURS.
-- ``hub:active:<queue>``: jobs running now (task id -> start time).
+- ``hub:active:<queue>``: jobs running now (task id -> name, start time, worker).
 - ``hub:scheduled:<queue>``: jobs waiting for a countdown (a retry), task id scored by when.
 - ``hub:rate:m:<env>:<minute>`` / ``hub:rate:h:<env>:<hour>``: daily-statistics counters
   (events, tickets, failures, ...) per minute (kept two hours) and per hour (kept the hot
   retention), so "per minute" and "last 24 h" come from Redis while older days come from
   DailyStat.
+- ``hub:publisher:<env>``: what the environment's publisher last sent: its source, origin, last
+  position and server identity, and when the hub received it (one small value per environment,
+  kept until the next batch replaces it: its age is the point).
 """
 
 import time
@@ -21,7 +24,9 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from hub.redis import hub_redis
+from core.broker import waiting_messages
+from core.health import live_workers
+from core.redis import hub_redis
 
 RECENT_COMPLETED = 100
 RECENT_FAILED = 1000
@@ -33,6 +38,8 @@ ACTIVE_KEY = "hub:active:{queue}"
 SCHEDULED_KEY = "hub:scheduled:{queue}"
 MINUTE_KEY = "hub:rate:m:{env}:{minute}"
 HOUR_KEY = "hub:rate:h:{env}:{hour}"
+PUBLISHER_KEY = "hub:publisher:{env}"
+PUBLISHER_FIELDS = ("source", "origin", "position", "server_id", "server_uuid", "log_file_created")
 
 
 def hot_ttl() -> int:
@@ -47,10 +54,11 @@ def queue_names() -> list[str]:
 # --- Jobs ---------------------------------------------------------------------------------------
 
 
-def job_started(task_id: str, queue: str, name: str) -> None:
+def job_started(task_id: str, queue: str, name: str, worker: str = "") -> None:
     client = hub_redis()
     pipe = client.pipeline(transaction=False)
-    pipe.hset(ACTIVE_KEY.format(queue=queue), task_id, orjson.dumps({"name": name, "started": time.time()}))
+    entry = {"name": name, "started": time.time(), "worker": worker}
+    pipe.hset(ACTIVE_KEY.format(queue=queue), task_id, orjson.dumps(entry))
     pipe.zrem(SCHEDULED_KEY.format(queue=queue), task_id)
     pipe.execute()
 
@@ -107,27 +115,42 @@ def job(task_id: str) -> dict[str, Any] | None:
 
 
 def queue_depths() -> list[dict[str, Any]]:
-    """Per queue: waiting in the broker, running now, waiting for a countdown, and (for the
-    dead-letter queue) dead letters not yet replayed. Entries a killed worker left behind are
-    dropped once older than the broker's visibility timeout (the message is redelivered then)."""
+    """Per queue: waiting in the broker (Redis or RabbitMQ), running now, waiting for a countdown,
+    and how many of the running are held by a worker that stopped announcing itself (killed: its
+    message comes back once the broker sees it gone), with when the oldest of those started.
+    Entries a killed worker left behind are dropped once older than CELERY_VISIBILITY_TIMEOUT (on
+    Redis the message is redelivered then; on RabbitMQ it was at once, under the same task id)."""
     client = hub_redis()
-    stale_before = time.time() - settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    stale_before = time.time() - settings.CELERY_VISIBILITY_TIMEOUT
+    alive = live_workers(client)
     names = queue_names()
     pipe = client.pipeline(transaction=False)
     for name in names:
-        pipe.llen(name)
         pipe.hgetall(ACTIVE_KEY.format(queue=name))
         pipe.zremrangebyscore(SCHEDULED_KEY.format(queue=name), "-inf", stale_before)
         pipe.zcard(SCHEDULED_KEY.format(queue=name))
     replies = pipe.execute()
     depths = []
-    for i, name in enumerate(names):
-        waiting, active, _, scheduled = replies[4 * i : 4 * i + 4]
-        stale = [tid for tid, raw in active.items() if orjson.loads(raw)["started"] < stale_before]
+    for i, (name, waiting) in enumerate(zip(names, waiting_messages(names), strict=True)):
+        active, _, scheduled = replies[3 * i : 3 * i + 3]
+        running = {tid: orjson.loads(raw) for tid, raw in active.items()}
+        stale = [tid for tid, entry in running.items() if entry["started"] < stale_before]
         if stale:
             client.hdel(ACTIVE_KEY.format(queue=name), *stale)
+        held = [
+            entry["started"]
+            for tid, entry in running.items()
+            if tid not in stale and entry.get("worker") and entry["worker"] not in alive
+        ]
         depths.append(
-            {"name": name, "waiting": waiting, "active": len(active) - len(stale), "scheduled": scheduled}
+            {
+                "name": name,
+                "waiting": waiting,
+                "active": len(active) - len(stale),
+                "scheduled": scheduled,
+                "held": len(held),
+                "held_since": min(held, default=None),
+            }
         )
     return depths
 
@@ -185,3 +208,30 @@ def _series(pattern, field, width, envs, names, length, now) -> dict[str, dict[s
             for name, value in zip(names, next(replies), strict=True):
                 series[env][name].append(int(value or 0))
     return series
+
+
+# --- Publishers ---------------------------------------------------------------------------------
+
+
+def publisher_seen(env: str, status: Mapping[str, Any], now: float | None = None) -> None:
+    """Note a batch from ``env``'s publisher: ``status`` holds PUBLISHER_FIELDS. Of two batches
+    processed at once by two workers, the later write wins: the position can step back by a batch
+    until the next one, the age stays right."""
+    record = {name: status.get(name) for name in PUBLISHER_FIELDS}
+    hub_redis().set(
+        PUBLISHER_KEY.format(env=env), orjson.dumps({**record, "received_at": now or time.time()})
+    )
+
+
+def publishers(envs: Iterable[str], now: float | None = None) -> list[dict[str, Any]]:
+    """Per environment, its publisher's last batch (PUBLISHER_FIELDS, ``received_at`` in epoch
+    seconds and ``age_seconds``), or only the environment's name if none has come."""
+    envs = list(envs)
+    now = now or time.time()
+    replies = hub_redis().mget([PUBLISHER_KEY.format(env=env) for env in envs]) if envs else []
+    out = []
+    for env, raw in zip(envs, replies, strict=True):
+        status = orjson.loads(raw) if raw else {}
+        age = max(0.0, now - status["received_at"]) if status else None
+        out.append({"environment": env, **status, "age_seconds": age})
+    return out

@@ -13,10 +13,7 @@ from notifications import hot
 from notifications.live import publish
 
 log = logging.getLogger(__name__)
-TICK_KEY = "hub:live:tick"
-TICK_MS = 1900  # at most one snapshot per ~2 s, whichever worker gets there first
 _started: dict[str, float] = {}
-_last_try = float("-inf")  # when this process last tried to publish a snapshot
 
 
 def queue_of(request) -> str:
@@ -31,7 +28,7 @@ def is_failure(state: str, result: Any) -> bool:
 
 def on_start(task_id: str, task) -> None:
     _started[task_id] = time.time()
-    hot.job_started(task_id, queue_of(task.request), task.name)
+    hot.job_started(task_id, queue_of(task.request), task.name, getattr(task.request, "hostname", None) or "")
 
 
 def on_retry(request, reason) -> None:
@@ -51,7 +48,6 @@ def on_finish(task_id: str, task, args: tuple, retval: Any, state: str) -> None:
     job = describe(task_id, task, args, retval, state)
     hot.job_finished(job)
     publish("job", job)
-    publish_snapshot()
 
 
 def describe(task_id: str, task, args: tuple, retval: Any, state: str) -> dict[str, Any]:
@@ -84,23 +80,6 @@ def describe(task_id: str, task, args: tuple, retval: Any, state: str) -> dict[s
 def short(value: Any, limit: int = 200) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def publish_snapshot() -> bool:
-    """Publish the live page's snapshot, unless this process tried in the last ~2 s or another
-    process did (checked in Redis only once this process's own wait is over: most jobs pay
-    nothing for it)."""
-    from dashboard.snapshot import snapshot  # the dashboard reads every app; imported late
-
-    global _last_try
-    now = time.monotonic()
-    if now - _last_try < TICK_MS / 1000:
-        return False
-    _last_try = now
-    if not hot.hub_redis().set(TICK_KEY, 1, nx=True, px=TICK_MS):
-        return False
-    publish("snapshot", snapshot())
-    return True
 
 
 def safely(what: str, call, *args, **kwargs) -> None:

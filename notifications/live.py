@@ -5,10 +5,17 @@ process streams to its logged-in browsers. django-eventstream carries them throu
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
-LIVE_CHANNEL = "hub-live"
 log = logging.getLogger(__name__)
+
+
+def live_channel() -> str:
+    """The live page's channel, named by the hub's Redis database: django-eventstream publishes
+    every channel on one Redis pub/sub name, which is not per database, so two hubs sharing a
+    Redis server (on databases of their own) would otherwise stream each other's jobs."""
+    return f"hub-live-db{settings.EVENTSTREAM_REDIS.get('db', 0)}"
 
 
 def publish(event_type: str, data: Any) -> None:
@@ -17,7 +24,7 @@ def publish(event_type: str, data: Any) -> None:
     from django_eventstream import send_event
 
     try:
-        send_event(LIVE_CHANNEL, event_type, data)
+        send_event(live_channel(), event_type, data)
     except Exception:  # noqa: BLE001 - see docstring; logged, the next snapshot catches up
         log.warning("live page: could not publish %s", event_type, exc_info=True)
 
@@ -30,10 +37,10 @@ class LiveChannels:
     """django-eventstream channel manager: the one live channel, for staff accounts only."""
 
     def get_channels_for_request(self, request, view_kwargs) -> set[str]:
-        return {LIVE_CHANNEL}
+        return {live_channel()}
 
     def can_read_channel(self, user, channel: str) -> bool:
-        return channel == LIVE_CHANNEL and user is not None and user.is_active and user.is_staff
+        return channel == live_channel() and user is not None and user.is_active and user.is_staff
 
     def is_channel_reliable(self, channel: str) -> bool:
         return False  # a browser that reconnects reloads the snapshot; nothing to replay

@@ -1,6 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
+from notifications.fields import ExactJSONField
+
 
 class Source(models.TextChoices):
     CDC = "cdc", "database change"
@@ -30,7 +32,7 @@ class Event(models.Model):
     type = models.CharField(max_length=32)
     occurred_at = models.DateTimeField(null=True, blank=True, help_text="when the source changed")
     origin = models.CharField(max_length=255, blank=True, help_text="publisher and input line")
-    payload = models.JSONField(help_text="the event exactly as received")
+    payload = ExactJSONField(help_text="the event as received, numbers exact, secrets redacted")
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
 
     class Meta:
@@ -62,11 +64,17 @@ class ErrorLog(models.Model):
     environment = models.CharField(max_length=32, blank=True)
     where = models.CharField(max_length=255, blank=True, help_text="e.g. publisher and line number")
     message = models.TextField()
-    raw = models.TextField(blank=True, help_text="the raw input, as received")
+    raw = models.TextField(
+        blank=True, help_text="the raw input, secrets redacted where it parses (see raw_redacted)"
+    )
+    raw_redacted = models.BooleanField(
+        default=True, help_text="false: it did not parse, so it is kept as it came (operators only)"
+    )
     context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("see_raw_input", "Can see raw input that could not be redacted")]
         indexes = [
             models.Index(fields=["kind", "-created_at"]),
             models.Index(fields=["environment", "-created_at"]),
@@ -76,8 +84,30 @@ class ErrorLog(models.Model):
         return f"{self.get_kind_display()}: {self.message[:80]}"
 
 
+class StoredBatch(models.Model):
+    """A batch of events whose processing failed, kept so that it can be replayed: each event as
+    parsed (numbers exact, secrets redacted) with the id it was given on arrival, so a replay is
+    deduplicated against what did get stored; the lines the publisher rejected, likewise."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    environment = models.CharField(max_length=32)
+    origin = models.CharField(max_length=255, blank=True, help_text="publisher, or OSS check")
+    # JSON text, not jsonb: it keeps whatever the events hold (jsonb refuses some numbers).
+    events = models.TextField(default="[]", help_text="JSON: [[line, event id, event], ...]")
+    rejects = models.TextField(default="[]", help_text="JSON: the error records of its rejected lines")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "stored batches"
+
+    def __str__(self) -> str:
+        return f"{self.environment} {self.source} batch {self.pk} from {self.origin}"
+
+
 class JobFailure(models.Model):
-    """A job that failed for good, with its payload and every attempt, so it can be replayed."""
+    """A job that failed for good, with what it was about and every attempt, so it can be
+    replayed: a ticket request (a dead letter) or a stored batch of events."""
 
     class State(models.TextChoices):
         FAILED = "failed", "failed"
@@ -90,8 +120,15 @@ class JobFailure(models.Model):
     task_id = models.CharField(max_length=64, blank=True)
     queue = models.CharField(max_length=64, blank=True)
     environment = models.CharField(max_length=32, blank=True)
-    subject = models.CharField(max_length=128, blank=True, help_text="what failed, e.g. ticket_request:42")
-    payload = models.JSONField(default=dict)
+    ticket_request = models.ForeignKey(
+        "jira_bridge.TicketRequest", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="failures", help_text="the ticket request given up on (a dead letter)",
+    )  # fmt: skip
+    batch = models.ForeignKey(
+        StoredBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="failures",
+        help_text="the batch of events that could not be processed",
+    )  # fmt: skip
+    payload = ExactJSONField(default=dict)
     attempts = models.JSONField(default=list, help_text="[{at, status, error}] per attempt")
     last_error = models.TextField(blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.FAILED)
@@ -102,11 +139,19 @@ class JobFailure(models.Model):
         indexes = [
             models.Index(fields=["state", "-created_at"]),
             models.Index(fields=["environment", "-created_at"]),
-            models.Index(fields=["subject"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.task_name} {self.subject} ({self.state})"
+
+    @property
+    def subject(self) -> str:
+        """What failed, for people: the ticket request or the batch."""
+        if self.ticket_request_id:
+            return f"ticket request {self.ticket_request_id}"
+        if self.batch_id:
+            return f"batch {self.batch_id}"
+        return "-"
 
 
 class AuditEntry(models.Model):
@@ -183,7 +228,7 @@ class Notification(models.Model):
 
 class DailyStat(models.Model):
     """Counters per day, environment, source and rule ('' for events no rule claimed), bumped as
-    things happen; ticket latencies filled in by notifications.retention.aggregate_daily_stats."""
+    things happen; ticket latencies filled in by hub.retention.aggregate_daily_stats."""
 
     day = models.DateField()
     environment = models.CharField(max_length=32)

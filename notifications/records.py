@@ -5,14 +5,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
-from django.db.models import JSONField
+from django.db.models import Count, JSONField, Q, QuerySet
 from django.utils import timezone
 
 from notifications import hot
+from notifications.fields import exact_json
 from notifications.live import publish_on_commit
-from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
+from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification, StoredBatch
 
 STAT_FIELDS = ("events", "duplicates", "matched", "silenced", "tickets", "failures", "bad_input")
 StatKey = tuple[str, str, str]  # environment, source, rule ('' when no rule)
@@ -44,7 +44,7 @@ def record_events(events: Iterable[Event]) -> list[Event]:
             for event in events:
                 copy.write_row(
                     [
-                        orjson.dumps(value).decode() if is_json else value
+                        exact_json(value) if is_json else value
                         for value, is_json in zip(
                             (getattr(event, f.attname) for f in fields), as_json, strict=True
                         )
@@ -53,8 +53,19 @@ def record_events(events: Iterable[Event]) -> list[Event]:
     return events
 
 
+def storable(text: str) -> str:
+    """Text PostgreSQL can hold: NUL and lone UTF-16 surrogates (which a line from the broker can
+    carry) written as escapes."""
+    text = text.replace("\x00", "\\x00")
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def record_errors(errors: Iterable[ErrorLog]) -> list[ErrorLog]:
-    errors = ErrorLog.objects.bulk_create(list(errors), batch_size=1000)
+    errors = list(errors)
+    for error in errors:
+        error.message, error.raw = storable(error.message), storable(error.raw)
+        error.where = storable(error.where)[:255]  # escapes can lengthen it past its column
+    errors = ErrorLog.objects.bulk_create(errors, batch_size=1000)
     announce_errors(errors)
     return errors
 
@@ -67,15 +78,19 @@ def record_error(
     environment: str = "",
     where: str = "",
     raw: str = "",
+    raw_redacted: bool = True,
     context: dict[str, Any] | None = None,
 ) -> ErrorLog:
+    """One error record. ``raw_redacted=False`` says the raw input could not be redacted (it
+    did not parse): only operators see it. What PostgreSQL text cannot hold is escaped."""
     error = ErrorLog.objects.create(
         kind=kind,
-        message=message,
+        message=storable(message),
         source=source,
         environment=environment,
-        where=where[:255],
-        raw=raw,
+        where=storable(where)[:255],
+        raw=storable(raw),
+        raw_redacted=raw_redacted,
         context=context or {},
     )
     announce_errors([error])
@@ -144,20 +159,23 @@ def audit_fields(action, summary, actor, environment, obj, extra) -> dict[str, A
 def record_job_failure(
     *,
     task_name: str,
-    subject: str,
     payload: dict[str, Any],
     attempts: list[dict[str, Any]],
     last_error: str,
+    ticket_request: Any = None,
+    batch: StoredBatch | None = None,
     task_id: str = "",
     queue: str = "",
     environment: str = "",
 ) -> JobFailure:
+    """A job that failed for good, about a ticket request (a dead letter) or a stored batch."""
     return JobFailure.objects.create(
         task_name=task_name,
         task_id=task_id or "",
         queue=queue,
         environment=environment,
-        subject=subject,
+        ticket_request=ticket_request,
+        batch=batch,
         payload=payload,
         attempts=attempts,
         last_error=last_error,
@@ -206,3 +224,16 @@ def count_hot(counts: Mapping[StatKey, Mapping[str, int]]) -> None:
         hot.count(counts)
     except Exception:  # noqa: BLE001 - Redis down: the live page's rates lag, nothing is lost
         pass
+
+
+def dead_letters() -> QuerySet[JobFailure]:
+    """Every failure waiting for a replay: ticket requests and batches."""
+    return JobFailure.objects.filter(state=JobFailure.State.FAILED)
+
+
+def dead_letter_counts() -> dict[str, int]:
+    """How many wait for a replay, by kind: ticket requests and stored batches (one query)."""
+    return dead_letters().aggregate(
+        ticket_request=Count("id", filter=Q(ticket_request__isnull=False)),
+        batch=Count("id", filter=Q(batch__isnull=False)),
+    )

@@ -1,9 +1,0 @@
-from django.core.checks import Error, register
-
-from notifications.retention import retention_problems
-
-
-@register()
-def retention_is_at_least_a_day(app_configs, **kwargs):
-    """A retention of 0 days would prune records as they arrive (prune() refuses it too)."""
-    return [Error(problem, id="notifications.E001") for problem in retention_problems()]
