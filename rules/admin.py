@@ -1,6 +1,10 @@
 from django import forms
 from django.contrib import admin
 
+from notifications.admin import RecordAdmin
+from notifications.fields import exact_json
+from notifications.models import Event
+from rules.backfill import payload_redactors, redacted_payload
 from rules.models import Rule, Silence
 from rules.rulefile import RuleError, validate_rule
 
@@ -77,3 +81,26 @@ class SilenceAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user.get_username()
         super().save_model(request, obj, form, change)
+
+
+# Events are the records' (notifications); shown here, where their redaction is known.
+@admin.register(Event)
+class EventAdmin(RecordAdmin):
+    list_display = ("received_at", "environment", "type", "database", "table", "outcome", "tickets")
+    list_filter = ("environment", "source", "outcome", "type", "received_at")
+    search_fields = ("event_id", "database", "table", "origin")
+    date_hierarchy = "received_at"
+
+    readonly_fields = ("payload_redacted",)
+    exclude = ("payload",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("ticket_requests")
+
+    @admin.display(description="payload (as received, numbers exact, secrets redacted)")
+    def payload_redacted(self, obj: Event) -> str:
+        return exact_json(redacted_payload(obj, payload_redactors()))
+
+    @admin.display(description="tickets")
+    def tickets(self, obj: Event) -> str:
+        return ", ".join(r.jira_key or f"({r.state})" for r in obj.ticket_requests.all())

@@ -3,9 +3,8 @@ table and type, then conditions checked on the few candidates."""
 
 import hashlib
 import math
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -13,9 +12,11 @@ from django.conf import settings
 from django.db.models import Count, Max
 from django.template import Template
 
+from receivers.base import Ticket, one_line
 from rules.models import Rule
-from rules.render import compile_template, one_line, redact_columns, render_text, sensitivity
-from rules.rulefile import parse_duration, validate_rule
+from rules.redaction import Redactor
+from rules.render import TemplateFailure, compile_template, render_text
+from rules.rulefile import compile_pattern, parse_duration, validate_rule
 
 MISSING = object()
 NUMERIC = frozenset("0123456789+-.")
@@ -35,15 +36,13 @@ class CompiledRule:
     tables: frozenset[str] | None
     types: frozenset[str] | None
     conditions: list[Condition]
-    project: str
-    issue_type: str
+    extras: dict[str, dict[str, Any]]  # by receiver kind: Jira's project and issue type
     summary: Template
     description: Template | None
     labels: list[str]
     priority: str
     group_by: list[str]
     group_window: int | None
-    is_sensitive: Callable[[str], bool] = field(repr=False)
 
     def applies_to(self, env: str, database: str, table: str, kind: str) -> bool:
         return all(
@@ -66,24 +65,23 @@ class CompiledRule:
                 return False
         return True
 
-    def render(self, env: str, event: dict[str, Any], event_id: str) -> dict[str, Any]:
-        """The Jira fields for one event; raises TemplateFailure."""
+    def render(self, env: str, event: dict[str, Any], event_id: str) -> Ticket:
+        """The ticket for one event, already redacted (see rules.redaction); raises
+        TemplateFailure."""
         if self.source == "oss":
             context = {name: event.get(name) for name in OSS_FIELDS} | {"env": env, "rule": self.name}
         else:
             context = self.cdc_context(env, event, event_id)
-        fields: dict[str, Any] = {
-            "project": {"key": self.project},
-            "issuetype": {"name": self.issue_type},
-            "summary": one_line(render_text(self.summary, context)),
-        }
-        if self.description is not None:
-            fields["description"] = render_text(self.description, context)
-        if self.labels:
-            fields["labels"] = list(self.labels)
-        if self.priority:
-            fields["priority"] = {"name": self.priority}
-        return fields
+        title = one_line(render_text(self.summary, context))
+        if not title:  # every receiver refuses a ticket without one, on every replay alike
+            raise TemplateFailure("the summary rendered empty (a ticket needs a title)")
+        return Ticket(
+            title=title,
+            body=render_text(self.description, context) if self.description is not None else "",
+            labels=tuple(self.labels),
+            priority=self.priority,
+            extras=self.extras,
+        )
 
     def cdc_context(self, env: str, event: dict[str, Any], event_id: str) -> dict[str, Any]:
         return {
@@ -93,8 +91,8 @@ class CompiledRule:
             "type": event.get("type", ""),
             "ts": event.get("ts"),
             "xid": event.get("xid"),
-            "data": redact_columns(event.get("data"), self.is_sensitive),
-            "old": redact_columns(event.get("old"), self.is_sensitive),
+            "data": event.get("data"),
+            "old": event.get("old"),
             "event_id": event_id,
             "rule": self.name,
         }
@@ -135,7 +133,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         for op, arg in condition.items():
             identity = (parts, op, repr(arg))
             if op == "matches":
-                arg = re.compile(str(arg))
+                arg = compile_pattern(str(arg))
             elif op in ("gt", "lt"):
                 arg = to_number(arg)  # once, not per event
             conditions.append((parts, op, arg, identity))
@@ -158,24 +156,23 @@ def compile_rule(rule: Rule) -> CompiledRule:
         tables=frozen(tables),
         types=frozen(types),
         conditions=conditions,
-        project=ticket["project"],
-        issue_type=ticket["issue_type"],
+        extras={"jira": {"project": ticket["project"], "issue_type": ticket["issue_type"]}},
         summary=compile_template(ticket["summary"]),
         description=compile_template(ticket["description"]) if "description" in ticket else None,
         labels=ticket.get("labels", []),
         priority=ticket.get("priority", ""),
         group_by=spec.get("group_by", []),
         group_window=parse_duration(spec["group_window"]) if spec.get("group_window") else None,
-        is_sensitive=sensitivity(settings.HUB_REDACT_NAMES, spec.get("redact", [])),
     )
 
 
 class RuleIndex:
     """Enabled rules of one source, with the candidates for each (env, database, table, type)
-    worked out once and remembered."""
+    worked out once and remembered; and the redaction every event of the source gets."""
 
-    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+    def __init__(self, rules: Iterable[CompiledRule], redactor: Redactor | None = None) -> None:
         self.rules = list(rules)
+        self.redactor = redactor or Redactor(settings.HUB_REDACT_NAMES)
         self._candidates: dict[tuple[str, str, str, str], list[CompiledRule]] = {}
 
     def match(self, env: str, event: dict[str, Any]) -> list[CompiledRule]:
@@ -199,13 +196,16 @@ def load_rule_index(source: str) -> tuple[RuleIndex, list[tuple[Rule, Exception]
     cached = _cache.get(source)
     if cached and cached[0] == fingerprint:
         return cached[1], cached[2]
-    compiled, broken = [], []
-    for rule in Rule.objects.filter(source=source, enabled=True):
+    compiled, broken, paths = [], [], []
+    for rule in Rule.objects.filter(source=source):
+        paths += [p for p in rule.redact if isinstance(p, str)] if isinstance(rule.redact, list) else []
+        if not rule.enabled:
+            continue
         try:
             compiled.append(compile_rule(rule))
         except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
             broken.append((rule, exc))
-    index = RuleIndex(compiled)
+    index = RuleIndex(compiled, Redactor(settings.HUB_REDACT_NAMES, paths))
     _cache[source] = (fingerprint, index, broken)
     return index, broken
 
@@ -264,13 +264,18 @@ def same(value: Any, expected: Any) -> bool:
     return False
 
 
-def to_number(value: Any) -> Decimal | int | float | None:
+def to_number(value: Any) -> Decimal | int | None:
+    """A value as an exact number, or None. Event values are exact already (ints and Decimals,
+    see cdc_publisher.exactjson); a float (a rule file's ``gt: 0.1``) is taken as written, so
+    0.1 is 0.1 and not the binary fraction nearest to it."""
     if isinstance(value, bool) or value is None:
         return None
     if type(value) is int:
         return value
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
     if type(value) is float:
-        return value if math.isfinite(value) else None
+        return Decimal(repr(value)) if math.isfinite(value) else None
     try:
         number = Decimal(str(value))
     except InvalidOperation:

@@ -1,52 +1,35 @@
-"""Rendering ticket fields from a rule's templates, with sensitive values redacted first."""
+"""Rendering ticket fields from a rule's templates, in the sandbox (rules/sandbox.py), from events
+already redacted (rules/redaction.py)."""
 
-from collections.abc import Iterable
 from typing import Any
 
-from django.template import Context, Engine, Template
+from django.template import Template
 
-# Tickets are Jira text, not HTML: no HTML escaping of values.
-ENGINE = Engine(autoescape=False)
-REDACTED = "[redacted]"
-SUMMARY_MAX = 255  # Jira's limit for a summary
+from rules.sandbox import ENGINE, OverBound, render_bounded
 
 
 class TemplateFailure(Exception):
     """A template that compiled but failed while rendering one event."""
 
 
+class RenderBoundExceeded(TemplateFailure):
+    """A render stopped at a bound of the sandbox (rules/sandbox.py): its output size, its time, or
+    a filter's width or size. The message names the bound and its value. The rule is likely to
+    pass it again on the next event."""
+
+
 def compile_template(text: str) -> Template:
+    """A rule's template compiled in the sandbox (rules/sandbox.py); raises TemplateSyntaxError
+    naming what it refuses."""
     return ENGINE.from_string(text)
 
 
-def redact_columns(row: Any, is_sensitive) -> Any:
-    """A copy of a row (``data`` or ``old``) with sensitive columns' values replaced."""
-    if not isinstance(row, dict):
-        return row
-    return {col: (REDACTED if is_sensitive(col) else value) for col, value in row.items()}
-
-
-def sensitivity(global_names: Iterable[str], rule_paths: Iterable[str]):
-    """A predicate for column names: a global name inside it (any case), or named by the rule
-    (as ``data.COLUMN``, ``old.COLUMN`` or ``COLUMN``)."""
-    needles = tuple(n.lower() for n in global_names if n)
-    exact = {p.split(".", 1)[1] if p.startswith(("data.", "old.")) else p for p in rule_paths}
-
-    def is_sensitive(column: str) -> bool:
-        lowered = column.lower()
-        return column in exact or any(n in lowered for n in needles)
-
-    return is_sensitive
-
-
 def render_text(template: Template, context: dict[str, Any]) -> str:
+    """The template's text for one event, rendered within the sandbox's bounds; raises
+    RenderBoundExceeded for a bound passed, TemplateFailure for any other error."""
     try:
-        return template.render(Context(context, autoescape=False))
+        return render_bounded(template, context)
+    except OverBound as exc:
+        raise RenderBoundExceeded(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - any failure in a user's template is that rule's error
         raise TemplateFailure(f"{type(exc).__name__}: {exc}") from exc
-
-
-def one_line(text: str, limit: int = SUMMARY_MAX) -> str:
-    """Jira summaries are one line of at most 255 characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -6,15 +6,19 @@ value, conditions always as mappings, durations as written. ``validate_rule`` re
 """
 
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import re2
 import yaml
 from django.conf import settings
 from django.template import TemplateSyntaxError
 
 from cdc_publisher.events import ROW_TYPES
+from receivers.base import Ticket
+from receivers.registry import ticket_problems
 from rules.models import SPEC_KEYS, TICKET_KEYS
-from rules.render import ENGINE
+from rules.render import compile_template
 
 FILE_VERSION = 1
 RULE_KEYS = set(SPEC_KEYS)
@@ -25,6 +29,9 @@ CONDITIONS = {"equals", "not_equals", "in", "exists", "changed", "matches", "gt"
 GROUP_FIELDS = {"cdc": {"env", "database", "table", "type"}, "oss": {"env", "bucket", "change"}}
 DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+# RE2's own memory bound per pattern (its default, 8 MiB) stays: a pattern needing more is refused.
+PATTERN_OPTIONS = re2.Options()
+PATTERN_OPTIONS.log_errors = False  # a refused pattern is reported to its author, not to stderr
 
 
 class RuleError(ValueError):
@@ -41,6 +48,17 @@ def parse_duration(text: str) -> int:
     if not found or int(found.group(1)) <= 0:
         raise ValueError(f"not a duration: {text!r} (write e.g. 60s, 5m, 1h)")
     return int(found.group(1)) * DURATION_UNITS[found.group(2)]
+
+
+def compile_pattern(text: str) -> Any:
+    """A ``matches:`` pattern compiled by RE2, which matches in time linear in the text: Python's
+    ``re`` backtracks, and ``(a+)+$`` against 28 a's and a ``!`` holds a worker for a minute.
+    Raises ValueError with RE2's reason."""
+    try:
+        return re2.compile(text, PATTERN_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise ValueError(reason.decode() if isinstance(reason, bytes) else str(reason)) from None
 
 
 def load_rule_file(text: str) -> list[dict[str, Any]]:
@@ -220,15 +238,18 @@ def validate_condition(path: str, condition: Any, where: str, problems: list[str
             problems.append(f"{where}.changed: applies to data. paths (whether the column is in old)")
         elif op == "in" and not isinstance(arg, list):
             problems.append(f"{where}.in: must be a list")
-        elif op in ("gt", "lt") and (isinstance(arg, bool) or not isinstance(arg, int | float)):
-            problems.append(f"{where}.{op}: must be a number")
+        elif op in ("gt", "lt") and not is_number(arg):
+            problems.append(f"{where}.{op}: must be a number (quoted, to keep more than 15 digits)")
         elif op in ("equals", "not_equals") and isinstance(arg, dict | list):
             problems.append(f"{where}.{op}: must be a single value (use in: for a list)")
         elif op == "matches":
             try:
-                re.compile(str(arg))
-            except re.error as exc:
-                problems.append(f"{where}.matches: bad regular expression: {exc}")
+                compile_pattern(str(arg))
+            except ValueError as exc:
+                problems.append(
+                    f"{where}.matches: bad regular expression: {exc} (RE2 syntax: backreferences "
+                    "and look-around are not supported)"
+                )
     return condition
 
 
@@ -259,17 +280,31 @@ def validate_ticket(ticket: dict[str, Any], problems: list[str]) -> dict[str, An
             problems.append(f"ticket.{key}: must be a string (a Django template)")
             continue
         try:
-            ENGINE.from_string(text)
+            compile_template(text)
         except TemplateSyntaxError as exc:
             problems.append(f"ticket.{key}: template does not compile: {exc}")
         out[key] = text
     labels = string_list(ticket.get("labels", []), "ticket.labels", problems)
-    for label in labels:
-        if any(ch.isspace() for ch in label):
-            problems.append(f"ticket.labels: {label!r} has white space, which Jira labels cannot hold")
+    # The labels are the rule's own, the same on every ticket: what the receiver would refuse of
+    # them is refused now, not on every event.
+    only_labels = Ticket(title="-", labels=tuple(labels), extras={"jira": {"project": "-"}})
+    problems += [f"ticket.{problem}" for problem in ticket_problems(only_labels)]
     if labels:
         out["labels"] = labels
     return out
+
+
+def is_number(value: Any) -> bool:
+    """A number as YAML gives it, or one written as a string: YAML reads 12345678901234567.12 as a
+    float (17 digits kept), so a rule comparing past that quotes its number."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    try:
+        return isinstance(value, str) and Decimal(value).is_finite()
+    except InvalidOperation:
+        return False
 
 
 def string_list(value: Any, where: str, problems: list[str]) -> list[str]:

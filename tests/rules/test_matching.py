@@ -1,8 +1,11 @@
 import pytest
+from django.conf import settings
 
+from receivers.base import Origin
+from receivers.jira import JiraShaped
 from rules.matching import RuleIndex, compile_rule
 from rules.models import Rule
-from rules.render import REDACTED
+from rules.redaction import REDACTED, Redactor
 from rules.rulefile import validate_rule
 
 UPDATE = {
@@ -79,31 +82,37 @@ def test_only_the_right_environment_database_table_and_type_are_candidates():
     assert not index.match("staging", {**UPDATE, "database": "crm"})
 
 
-def test_rendering_fills_the_jira_fields_and_redacts_sensitive_columns():
+def test_rendering_makes_a_ticket_with_jiras_extras_and_redacts_sensitive_columns():
     compiled = compile_rule(
         rule(
             redact=["data.card"],
             ticket={"project": "OPS", "summary": "x", "description": "{{ data|pprint }}"},
         )
     )
-    fields = compiled.render("prod", UPDATE, "id-1")
+    redactor = Redactor(settings.HUB_REDACT_NAMES, ["data.card"])  # what the transform does first
+    ticket = compiled.render("prod", redactor.event(UPDATE), "id-1")
+    assert ticket.extras == {"jira": {"project": "OPS", "issue_type": "Task"}}
+    assert "'user_password': '[redacted]'" in ticket.body, "global names redact inside names"
+    assert f"'card': '{REDACTED}'" in ticket.body, "the rule's own redact list"
+    assert "'status': 'refunded'" in ticket.body
+    fields = JiraShaped().prepare(ticket, Origin("key-1", "http://hub/t/key-1")).payload
     assert fields["project"] == {"key": "OPS"} and fields["issuetype"] == {"name": "Task"}
-    assert "'user_password': '[redacted]'" in fields["description"], "global names redact inside names"
-    assert f"'card': '{REDACTED}'" in fields["description"], "the rule's own redact list"
-    assert "'status': 'refunded'" in fields["description"]
+    assert fields["description"] == ticket.body and fields["summary"] == "x"
 
 
 def test_a_summary_becomes_one_line_within_jiras_limit():
     compiled = compile_rule(
         rule(ticket={"project": "OPS", "summary": "a\n  b {{ data.status }}" + "z" * 300})
     )
-    summary = compiled.render("prod", UPDATE, "id-1")["summary"]
-    assert summary.startswith("a b refunded") and len(summary) == 255
+    ticket = compiled.render("prod", UPDATE, "id-1")
+    assert ticket.title == "a b refunded" + "z" * 300, "one line, whatever the receiver"
+    summary = JiraShaped().prepare(ticket, Origin("key-1", "http://hub/t/key-1")).payload["summary"]
+    assert summary.startswith("a b refunded") and len(summary) == 255, "Jira's limit, by the Jira receiver"
 
 
 def test_values_are_not_html_escaped():
     event = {**UPDATE, "data": {**UPDATE["data"], "status": "<b>R&D</b>"}}
-    assert compile_rule(rule()).render("prod", event, "id")["summary"] == "Order 7 <b>R&D</b> in prod"
+    assert compile_rule(rule()).render("prod", event, "id").title == "Order 7 <b>R&D</b> in prod"
 
 
 def test_ungrouped_tickets_are_per_event_and_grouped_ones_per_group():

@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from cdc_publisher.events import event_identity, parse_event
 from notifications.models import Event
 from notifications.records import record_events
-from rules.tasks import process_cdc_batch_task
+from pipeline.tasks import process_cdc_batch_task
 from tests.rules.test_transform import batch, refund
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -61,6 +61,14 @@ def test_it_reads_a_rule_into_its_canonical_form():
             ("      table: orders", "      table: orders\n      bucket: b"),
             "rule 'prod-refunds': match.bucket: unknown key",
         ),
+        (
+            ("      project: OPS", "      project: OPS\n      labels: [cdc, " + "r" * 256 + "]"),
+            "rule 'prod-refunds': ticket.labels: 'rrrr",
+        ),
+        (
+            ("      project: OPS", "      project: OPS\n      labels: [hub-0123]"),
+            "rule 'prod-refunds': ticket.labels: 'hub-0123' starts with 'hub-'",
+        ),
     ],
 )
 def test_it_refuses_a_bad_rule_naming_the_rule_and_the_key_path(change, problem):
@@ -125,3 +133,20 @@ def test_import_rules_reads_standard_input_given_a_dash(monkeypatch, capsys):
     call_command("import_rules", "-")
     assert capsys.readouterr().out.strip() == "1 created, 0 updated, 0 unchanged, 0 deleted"
     assert Rule.objects.get().name == "prod-refunds"
+
+
+@pytest.mark.django_db
+def test_a_stored_rule_this_hub_refuses_is_named_by_the_database_check():
+    # Given a rule saved by an older hub, with a pattern RE2 cannot run (look-ahead)
+    from django.core.checks import run_checks
+
+    from rules.models import Rule
+
+    Rule.objects.create(name="old-lookahead", source="cdc", project="OPS", summary="x",
+                        match={"where": {"data.a": {"matches": "a(?=b)"}}})  # fmt: skip
+
+    # When the database checks run (make run does, after migrating)
+    found = [m for m in run_checks(tags=["database"], databases=["default"]) if m.id == "rules.W001"]
+
+    # Then the rule is named, with why
+    assert len(found) == 1 and "old-lookahead" in found[0].msg and "matches" in found[0].msg, found

@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 
 from jira_bridge.models import TicketRequest
 from notifications.models import DailyStat, Event
+from pipeline.batches import process_cdc_batch
 from rules.importing import import_rules
 from rules.models import Rule, Silence
-from rules.transform import process_cdc_batch
 from tests.conftest import EXAMPLES
 
 UTC = dt.UTC

@@ -1,13 +1,14 @@
 import json
 
 import pytest
+from django.core.management import call_command
 
 from jira_bridge.models import TicketRequest
 from notifications.models import AuditEntry, ErrorLog, Event
+from pipeline.batches import process_cdc_batch, stored_lines
 from rules.importing import import_rules
 from rules.models import Rule
-from rules.transform import process_cdc_batch
-from tests.conftest import EXAMPLES, FIXTURES
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.django_db
 
@@ -35,11 +36,6 @@ def refund(order_id: int, xid: int) -> str:
             "old": {"status": "paid"},
         }
     )
-
-
-@pytest.fixture
-def example_rules():
-    import_rules((EXAMPLES / "rules.yaml").read_text())
 
 
 def test_it_records_events_and_requests_a_ticket_per_match(example_rules):
@@ -115,11 +111,14 @@ def test_a_line_the_hub_cannot_parse_is_bad_input_not_a_crash(example_rules):
     ],
 )
 def test_a_payload_that_is_not_a_batch_is_recorded_whole(payload, reason):
-    result = process_cdc_batch(payload)
+    from pipeline.tasks import process_cdc_batch_task
+
+    result = process_cdc_batch_task.apply(args=[payload]).get()
     error = ErrorLog.objects.get()
-    assert result.events == 0
+    assert result["events"] == 0
     assert error.kind == ErrorLog.Kind.BAD_INPUT and reason in error.message, error.message
     assert error.raw, "the raw payload is kept"
+    assert not error.raw_redacted, "its lines were never parsed, so it is for operators' eyes only"
 
 
 def test_nul_characters_which_postgresql_cannot_store_do_not_lose_the_event(example_rules):
@@ -138,7 +137,7 @@ def test_a_batch_that_fails_unexpectedly_is_kept_whole_as_a_job_failure(example_
     from django.db import connection
 
     from notifications.models import JobFailure
-    from rules.tasks import process_cdc_batch_task
+    from pipeline.tasks import process_cdc_batch_task
 
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE notifications_event RENAME TO notifications_event_away")
@@ -150,8 +149,18 @@ def test_a_batch_that_fails_unexpectedly_is_kept_whole_as_a_job_failure(example_
     # Then the task fails, and the batch is kept, whole, for replay
     assert result.failed()
     failure = JobFailure.objects.get()
-    assert failure.payload == {"batch": payload}
+    assert failure.batch is not None and failure.ticket_request is None
+    assert [p.event["data"]["id"] for p in stored_lines(failure.batch).parsed] == [1]
     assert "notifications_event" in failure.last_error
+
+    # and once the table is back, replaying it records the event and asks for its ticket, once
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE notifications_event_away RENAME TO notifications_event")
+    call_command("replay_dead_letters")
+    call_command("replay_dead_letters")
+    assert Event.objects.count() == 1 and TicketRequest.objects.count() == 1
+    failure.refresh_from_db()
+    assert failure.state == JobFailure.State.REPLAYED
 
 
 def inventory(sku: int, ts: int, xid: int) -> str:
@@ -195,3 +204,43 @@ def test_one_batch_spanning_two_windows_opens_two_tickets(example_rules):
     assert len(result.new_requests) == 2
     counts = sorted(r.events.count() for r in TicketRequest.objects.filter(rule_name="inventory-churn"))
     assert counts == [1, 2]
+
+
+def test_a_grouped_rule_renders_only_the_event_that_opens_its_ticket():
+    # Given a grouped rule whose summary renders empty (its error) for events without a name
+    import_rules(
+        """
+rules:
+  - name: grouped
+    match: {database: shop, table: stock}
+    ticket: {project: OPS, summary: "{{ data.name }}"}
+    group_by: [env, database, table]
+    group_window: 10m
+"""
+    )
+
+    def stock(xid: int, **data) -> str:
+        return json.dumps({"database": "shop", "table": "stock", "type": "update", "ts": 1763700000 + xid,
+                           "xid": xid, "data": {"id": xid, **data}})  # fmt: skip
+
+    # When the first event cannot be rendered, the second can, and the third would not be
+    process_cdc_batch(batch([stock(1), stock(2, name="Opened by 2"), stock(3)]))
+
+    # Then the second opens the ticket and the third joins it without being rendered
+    request = TicketRequest.objects.get()
+    assert request.fields["summary"] == "Opened by 2"
+    assert sorted(request.events.values_list("payload__data__id", flat=True)) == [2, 3]
+    errors = ErrorLog.objects.filter(kind=ErrorLog.Kind.TEMPLATE)
+    assert [e.where.rsplit(" ", 1)[1] for e in errors] == ["1"], "only the event that tried to open it"
+
+
+def test_a_bad_line_from_a_long_origin_with_text_postgresql_cannot_hold_is_recorded():
+    # Given a batch by hand whose origin and rejected line hold NUL and a lone surrogate
+    payload = batch([], rejects=[(1, "x\x00\ud800" * 30_000, "not JSON")])
+    payload["origin"] = "host-\ud800\x00-" + "o" * 300
+
+    # When it is processed, Then the line is a bad-input record, its text escaped and cut
+    process_cdc_batch(payload)
+    error = ErrorLog.objects.get()
+    assert len(error.where) <= 255 and "\\ud800" in error.where
+    assert error.raw.startswith("x\\x00\\ud800") and error.raw.endswith("more characters not kept]")
