@@ -33,15 +33,19 @@ from jira import JIRA  # noqa: E402
 from jira_bridge.bridge import get_bridge  # noqa: E402
 from jira_bridge.ledger import TicketDraft, request_tickets  # noqa: E402
 from jira_bridge.models import TicketRequest  # noqa: E402
+from receivers.base import Ticket  # noqa: E402
 from tests.fakes.jira import FakeJira  # noqa: E402
 
 FIELDS = {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "bench", "labels": ["bench"]}
+EXTRAS = {"jira": {"project": "OPS", "issue_type": "Task"}}
 
 
 def fresh_requests(count: int, tag: str) -> list[int]:
     TicketRequest.objects.all().delete()
     drafts = [
-        TicketDraft(f"{tag}-{i}", None, "bench", "prod", "cdc", {**FIELDS, "summary": f"bench {i}"})
+        TicketDraft(
+            f"{tag}-{i}", None, "bench", "prod", "cdc", Ticket(f"bench {i}", labels=("bench",), extras=EXTRAS)
+        )
         for i in range(count)
     ]
     return request_tickets(drafts).created

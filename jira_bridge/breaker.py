@@ -72,7 +72,7 @@ class CircuitBreaker:
         threshold: int,
         cooldown: float,
         probe_lease: float,
-        key: str = "hub:jira:breaker",
+        key: str = "hub:receiver:jira:breaker",
     ) -> None:
         self.redis, self.key = client, key
         self.threshold, self.cooldown, self.probe_lease = threshold, cooldown, probe_lease

@@ -14,18 +14,11 @@ from django.conf import settings
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from hub.redis import hub_redis
+from core.redis import hub_redis
 from jira_bridge.breaker import CLOSED, OPEN, CircuitBreaker
-from jira_bridge.client import (
-    PROPERTY_KEY,
-    AmbiguousTicketError,
-    PermanentTicketError,
-    TicketClient,
-    TicketError,
-    get_ticket_client,
-)
 from jira_bridge.ledger import (
     State,
+    attempt_bound,
     backoff_seconds,
     creating_lease,
     distinct_events,
@@ -37,6 +30,8 @@ from jira_bridge.models import TicketRequest
 from jira_bridge.ratelimit import CREATE, UPDATE, RateBudget
 from notifications.models import AuditEntry, ErrorLog, Source
 from notifications.records import notify, record_audit, record_error
+from receivers.base import AmbiguousError, DeliveryError, PermanentError, Receiver
+from receivers.registry import default_receiver
 
 
 @dataclass
@@ -50,8 +45,8 @@ class Step:
 
 
 class Bridge:
-    def __init__(self, client: TicketClient, budget: RateBudget, breaker: CircuitBreaker) -> None:
-        self.client, self.budget, self.breaker = client, budget, breaker
+    def __init__(self, receiver: Receiver, budget: RateBudget, breaker: CircuitBreaker) -> None:
+        self.receiver, self.budget, self.breaker = receiver, budget, breaker
         self.redis = budget.redis
 
     # --- creating ---------------------------------------------------------------------------
@@ -66,8 +61,13 @@ class Bridge:
             request = self.presume_lost(request)
         if request.state == State.AMBIGUOUS:
             return self.reconcile(request)
+        if request.state == State.CREATING:
+            # Another worker holds it, or held it and died (its message then came back to us):
+            # look again when the lease ends, rather than leave it to jira-requeue-stalled.
+            ends = request.claimed_at + creating_lease() - timezone.now()
+            return Step(State.CREATING, retry_in=max(ends.total_seconds(), 0) + 1)
         if request.state != State.RESERVED:
-            return Step(request.state)  # created, failed, or in another worker's hands
+            return Step(request.state)  # created or failed
 
         wait = self.wait_turn(CREATE)
         if wait:
@@ -82,24 +82,24 @@ class Bridge:
             return Step("skipped")
         request.state, request.attempts, request.claimed_at = State.CREATING, request.attempts + 1, now
         try:
-            key = self.client.create_issue(request.fields)
-        except TicketError as exc:
+            key = self.receiver.deliver(request.fields)
+        except DeliveryError as exc:
             return self.after_failed_create(request, exc)
         except Exception as exc:  # noqa: BLE001 - the request may have gone out: treat as unknown
-            return self.after_failed_create(request, AmbiguousTicketError(f"{type(exc).__name__}: {exc}"))
+            return self.after_failed_create(request, AmbiguousError(f"{type(exc).__name__}: {exc}"))
         self.record_outcome(success=True)
         mark_created(request, key, how="created")
         return Step(State.CREATED, follow_up=True)
 
-    def after_failed_create(self, request: TicketRequest, exc: TicketError) -> Step:
+    def after_failed_create(self, request: TicketRequest, exc: DeliveryError) -> Step:
         request.last_error = str(exc)
         self.note_failure(exc)
-        if isinstance(exc, AmbiguousTicketError):
+        if isinstance(exc, AmbiguousError):
             request.history.append(history_entry("ambiguous", exc.status, str(exc)))
             request.state, request.ambiguous_since = State.AMBIGUOUS, timezone.now()
             request.save(update_fields=["state", "ambiguous_since", "last_error", "history", "updated_at"])
             return Step(State.AMBIGUOUS, retry_in=settings.JIRA_RECONCILE_FIRST_LOOK)
-        if isinstance(exc, PermanentTicketError):
+        if isinstance(exc, PermanentError):
             request.history.append(history_entry("permanent", exc.status, str(exc)))
             return give_up(request)
         request.history.append(history_entry("transient", exc.status, str(exc)))
@@ -113,13 +113,17 @@ class Bridge:
 
     def presume_lost(self, request: TicketRequest) -> TicketRequest:
         """A request left in 'creating' past its lease: the worker died mid-call, so whether
-        Jira created the issue is unknown."""
+        Jira created the issue is unknown. Search lag runs from the write, so the reconcile
+        window starts when the dead worker's call would have ended, not when its loss was seen:
+        the lease already spent waiting is not waited again."""
         request.history.append(history_entry("ambiguous", None, "the attempt never finished (worker lost)"))
+        now = timezone.now()
+        last_write = request.claimed_at + attempt_bound() if request.claimed_at else now
         TicketRequest.objects.filter(
             pk=request.pk, state=State.CREATING, updated_at=request.updated_at
         ).update(
             state=State.AMBIGUOUS,
-            ambiguous_since=timezone.now(),
+            ambiguous_since=min(last_write, now),
             history=request.history,
             updated_at=timezone.now(),
         )
@@ -134,8 +138,8 @@ class Bridge:
         if wait:
             return Step(State.AMBIGUOUS, retry_in=wait)
         try:
-            key = self.client.find_by_marker(request.marker)
-        except TicketError as exc:
+            key = self.receiver.find(request.key)
+        except DeliveryError as exc:
             # Each failed look is an attempt: with Jira down for good the request ends in the
             # dead letter (still ambiguous, so a replay looks for its marker first).
             self.note_failure(exc)
@@ -200,13 +204,15 @@ class Bridge:
         if not claimed:
             return Step("skipped")
         try:
-            self.client.add_comment(request.jira_key, comment_body(request, events))
-        except TicketError as exc:
+            self.receiver.add_note(
+                request.jira_key, request.summary, comment_body(request, events, self.receiver)
+            )
+        except DeliveryError as exc:
             self.note_failure(exc)
             TicketRequest.objects.filter(pk=request.pk, commented_events=events).update(
                 commented_events=request.commented_events, last_commented_at=request.last_commented_at
             )
-            if isinstance(exc, PermanentTicketError):
+            if isinstance(exc, PermanentError):
                 return self.give_up_update(request, "comment", exc)
             return Step(State.CREATED, retry_in=retry_wait(exc, 2))
         self.record_outcome(success=True)
@@ -223,19 +229,17 @@ class Bridge:
         if wait:
             return Step(State.CREATED, retry_in=wait)
         try:
-            self.client.set_property(
-                request.jira_key, PROPERTY_KEY, {"key": request.key, "rule": request.rule_name}
-            )
-        except TicketError as exc:
+            self.receiver.mark(request.jira_key, request.key, request.rule_name)
+        except DeliveryError as exc:
             self.note_failure(exc)
-            if isinstance(exc, PermanentTicketError):
+            if isinstance(exc, PermanentError):
                 return self.give_up_update(request, "issue property", exc)
             return Step(State.CREATED, retry_in=retry_wait(exc, 2))
         self.record_outcome(success=True)
         TicketRequest.objects.filter(pk=request.pk).update(marked=True)
         return None
 
-    def give_up_update(self, request: TicketRequest, what: str, exc: TicketError) -> Step:
+    def give_up_update(self, request: TicketRequest, what: str, exc: DeliveryError) -> Step:
         record_error(
             ErrorLog.Kind.JIRA,
             f"could not set the {what} of {request.jira_key}: {exc}",
@@ -259,12 +263,12 @@ class Bridge:
             return gate.wait
         return self.budget.take(kind)
 
-    def note_failure(self, exc: TicketError) -> None:
+    def note_failure(self, exc: DeliveryError) -> None:
         """A 429 pauses the whole budget; other transient and unclear failures count towards
         opening the breaker; permanent ones say nothing about Jira's health."""
         if exc.status == 429:
             self.budget.pause(exc.retry_after or settings.JIRA_DEFAULT_RETRY_AFTER)
-        elif not isinstance(exc, PermanentTicketError):
+        elif not isinstance(exc, PermanentError):
             self.record_outcome(success=False)
 
     def record_outcome(self, success: bool) -> None:
@@ -273,7 +277,7 @@ class Bridge:
             record_breaker_change(previous, CLOSED if success else OPEN)
 
 
-def retry_wait(exc: TicketError, attempts: int) -> float:
+def retry_wait(exc: DeliveryError, attempts: int) -> float:
     """Seconds before trying again: the backoff for this many attempts, or longer if Jira asked."""
     return max(backoff_seconds(attempts), exc.retry_after or 0)
 
@@ -308,9 +312,9 @@ def record_breaker_change(previous: str, state: str) -> None:
         )
 
 
-def comment_body(request: TicketRequest, events: int) -> str:
+def comment_body(request: TicketRequest, events: int, receiver: Receiver) -> str:
     """The digest: how many events joined, over what time, a sample of their primary keys, and
-    where the full list is."""
+    where the full list is; the sample is shortened to keep the whole within the receiver's limit."""
     new = events - request.commented_events
     span = request.events.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
     recent = request.events.order_by("-id").values_list("payload", flat=True)[:10]
@@ -322,10 +326,11 @@ def comment_body(request: TicketRequest, events: int) -> str:
         if span["first"]
         else ""
     )
-    return (
-        f"{new} more events joined this ticket (rule {request.rule_name}): {events} in all, {when}.\n"
-        f"Latest primary keys: {sample}\nAll of them in the hub: {link}"
-    )
+    head = f"{new} more events joined this ticket (rule {request.rule_name}): {events} in all, {when}.\n"
+    head += "Latest primary keys: "
+    tail = f"\nAll of them in the hub: {link}"
+    limits = receiver.limits
+    return head + limits.shorten(sample, limits.text_max - limits.length(head) - limits.length(tail)) + tail
 
 
 def primary_key(payload: dict) -> object:
@@ -337,17 +342,25 @@ def primary_key(payload: dict) -> object:
     return data.get("id", "?")
 
 
-def get_bridge() -> Bridge:
-    client = hub_redis()
+def get_bridge(receiver: Receiver | None = None) -> Bridge:
+    """The bridge to ``receiver`` (the default one unless named), with its own budget and breaker
+    in Redis: a receiver that is down pauses no other."""
+    receiver = receiver or default_receiver()
+    client, prefix = hub_redis(), f"hub:receiver:{receiver.name}"
     return Bridge(
-        get_ticket_client(),
+        receiver,
         RateBudget(
-            client, rate=settings.JIRA_RATE, burst=settings.JIRA_BURST, reserve=settings.JIRA_UPDATE_RESERVE
+            client,
+            rate=settings.JIRA_RATE,
+            burst=settings.JIRA_BURST,
+            reserve=settings.JIRA_UPDATE_RESERVE,
+            prefix=f"{prefix}:budget",
         ),
         CircuitBreaker(
             client,
             threshold=settings.JIRA_BREAKER_THRESHOLD,
             cooldown=settings.JIRA_BREAKER_COOLDOWN,
             probe_lease=settings.JIRA_TIMEOUT + 5,
+            key=f"{prefix}:breaker",
         ),
     )

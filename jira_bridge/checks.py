@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from cdc_publisher.brokers import REDIS
+
 
 @register()
 def jira_configured(app_configs, **kwargs):
@@ -8,7 +10,7 @@ def jira_configured(app_configs, **kwargs):
         return [
             Warning(
                 "JIRA_URL is not set: the hub runs in outbox mode and keeps tickets in its own "
-                "database (admin: Jira bridge > Outbox tickets).",
+                "database (admin: Outbox > Outbox tickets).",
                 id="jira_bridge.W001",
             )
         ]
@@ -19,16 +21,23 @@ def jira_configured(app_configs, **kwargs):
 
 @register()
 def waits_fit_the_visibility_timeout(app_configs, **kwargs):
-    """A countdown longer than the broker's visibility timeout is delivered twice (Redis)."""
-    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
-    longest = max(settings.JIRA_BACKOFF_MAX, settings.JIRA_BREAKER_COOLDOWN, settings.JIRA_COMMENT_INTERVAL)
-    if longest >= visibility:
-        return [
-            Error(
-                f"The longest wait ({longest:g} s: JIRA_BACKOFF_MAX, JIRA_BREAKER_COOLDOWN or "
-                f"JIRA_COMMENT_INTERVAL) is not below CELERY_VISIBILITY_TIMEOUT ({visibility} s): "
-                "waiting tasks would be delivered twice.",
-                id="jira_bridge.E001",
-            )
-        ]
-    return []
+    """A message held longer than the broker's visibility timeout is delivered again (Redis;
+    RabbitMQ has none, and carries countdowns in its own queues): every countdown is capped at
+    JIRA_BACKOFF_MAX (then its call lasts up to 2 x JIRA_TIMEOUT), and a batch stops taking events
+    after HUB_BATCH_SECONDS."""
+    if settings.HUB_BROKER != REDIS:
+        return []
+    visibility = settings.CELERY_VISIBILITY_TIMEOUT
+    holds = {
+        "JIRA_BACKOFF_MAX + 2 x JIRA_TIMEOUT": settings.JIRA_BACKOFF_MAX + 2 * settings.JIRA_TIMEOUT,
+        "HUB_BATCH_SECONDS": settings.HUB_BATCH_SECONDS,
+    }
+    return [
+        Error(
+            f"{name} ({seconds:g} s) is not below CELERY_VISIBILITY_TIMEOUT ({visibility} s): "
+            "messages held that long would be delivered twice, and each second copy costs a run.",
+            id="jira_bridge.E001",
+        )
+        for name, seconds in holds.items()
+        if seconds >= visibility
+    ]

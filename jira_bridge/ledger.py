@@ -4,6 +4,7 @@ an attempt (created, failed) with everything they record. Plain functions over t
 import datetime as dt
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -12,9 +13,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
-from jira_bridge.models import TicketRequest, marker_label
+from jira_bridge.models import TicketRequest
 from notifications.models import AuditEntry, Event, JobFailure
 from notifications.records import (
     audit_entry,
@@ -24,6 +26,8 @@ from notifications.records import (
     record_audits,
     record_job_failure,
 )
+from receivers.base import Origin, Ticket
+from receivers.registry import default_receiver
 
 CREATE_TASK = "jira_bridge.create_ticket"
 State = TicketRequest.State
@@ -31,14 +35,15 @@ State = TicketRequest.State
 
 @dataclass
 class TicketDraft:
-    """A ticket the rules want: its ledger key, its fields, and the events behind it."""
+    """A ticket the rules want: its ledger key, the ticket, and the events behind it. ``ticket``
+    is None for a group's ticket that is already requested (events join it)."""
 
     key: str
     rule_id: int | None
     rule_name: str
     environment: str
     source: str
-    fields: dict[str, Any]
+    ticket: Ticket | None
     events: list[Event] = field(default_factory=list)
     group_key: str = ""
     window_ends_at: dt.datetime | None = None
@@ -52,6 +57,9 @@ class GroupedMatch:
     draft: TicketDraft  # the ticket this event would open, were it the group's first
     at: dt.datetime  # when the event happened
     window: int | None  # seconds; None: the group's ticket never closes
+    # The draft's ticket, called only if this event opens one (None: it could not be rendered,
+    # and the next event of its group may open it). Without it, the draft's ticket is used.
+    render: Callable[[], Ticket | None] | None = None
 
 
 @dataclass
@@ -62,13 +70,18 @@ class Requested:
 
 def request_tickets(drafts: list[TicketDraft]) -> Requested:
     """Record ticket requests, one per key however often a key is asked for, and link each to
-    its events. The marker label goes into the fields, so what is stored is what Jira gets.
-    Call inside the transaction that stores the events."""
+    its events. The default receiver prepares each new ticket here (Jira's fields, within Jira's
+    limits, with the marker label: a cut description keeps its full text on the request, linked
+    from the note), so what is stored is what it gets. What no fix can mend (the receiver's
+    ``problems``) is left for it to refuse, into the dead letter with its reason: the API refuses
+    it first, the rule file at import. Call inside the transaction that stores the events."""
     if not drafts:
         return Requested()
     keys = [d.key for d in drafts]
     existing = set(TicketRequest.objects.filter(key__in=keys).values_list("key", flat=True))
-    fresh = [d for d in drafts if d.key not in existing]
+    fresh = [d for d in drafts if d.key not in existing and d.ticket is not None]
+    receiver = default_receiver()
+    prepared = {d.key: receiver.prepare(d.ticket, origin_of(d)) for d in fresh}
     TicketRequest.objects.bulk_create(
         [
             TicketRequest(
@@ -77,9 +90,11 @@ def request_tickets(drafts: list[TicketDraft]) -> Requested:
                 rule_name=d.rule_name,
                 environment=d.environment,
                 source=d.source,
-                fields=with_marker(d.fields, d.key),
+                fields=prepared[d.key].payload,
+                full_description=prepared[d.key].full_body,
                 group_key=d.group_key,
                 window_ends_at=d.window_ends_at,
+                next_attempt_at=timezone.now(),  # its message goes once this transaction commits
             )
             for d in fresh
         ],
@@ -94,7 +109,7 @@ def request_tickets(drafts: list[TicketDraft]) -> Requested:
     record_audits(
         audit_entry(
             AuditEntry.TICKET_REQUESTED,
-            f"rule {d.rule_name} asked for: {d.fields.get('summary', '')}",
+            f"rule {d.rule_name} asked for: {d.ticket.title}",
             environment=d.environment,
             extra={"request_id": ids[d.key], "key": d.key, "events": len(d.events)},
         )
@@ -102,6 +117,17 @@ def request_tickets(drafts: list[TicketDraft]) -> Requested:
     )
     joined = sorted({ids[d.key] for d in drafts if d.key in existing})
     return Requested(created=[ids[d.key] for d in fresh], joined=joined)
+
+
+def origin_of(draft: TicketDraft) -> Origin:
+    return Origin(
+        draft.key,
+        full_text_url(draft.key),
+        draft.rule_name,
+        draft.environment,
+        draft.source,
+        len(draft.events),
+    )
 
 
 def distinct_events(request: TicketRequest) -> int:
@@ -144,7 +170,7 @@ def group_drafts(matches: list[GroupedMatch]) -> list[TicketDraft]:
             request.rule_name,
             request.environment,
             request.source,
-            request.fields,
+            None,  # requested already: its events join it
             group_key=request.group_key,
             window_ends_at=request.window_ends_at,
         )  # fmt: skip
@@ -154,6 +180,11 @@ def group_drafts(matches: list[GroupedMatch]) -> list[TicketDraft]:
     for match in sorted(matches, key=lambda m: m.at):
         current = open_windows.get(match.draft.group_key)
         if current is None or (current.window_ends_at is not None and match.at >= current.window_ends_at):
+            if match.render is not None:
+                ticket = match.render()
+                if ticket is None:
+                    continue
+                match.draft.ticket = ticket
             current = match.draft
             current.key = digest_key(current.group_key, match.at)
             current.window_ends_at = match.at + dt.timedelta(seconds=match.window) if match.window else None
@@ -167,18 +198,9 @@ def digest_key(group_key: str, opened_at: dt.datetime) -> str:
     return hashlib.sha256(f"{group_key}|{opened_at.isoformat()}".encode()).hexdigest()[:40]
 
 
-def with_marker(fields: dict[str, Any], key: str) -> dict[str, Any]:
-    labels = list(fields.get("labels", []))
-    if marker_label(key) not in labels:
-        labels.append(marker_label(key))
-    return {**fields, "labels": labels}
-
-
-SUBJECT_PREFIX = "ticket_request:"  # a dead letter's subject: the request it gave up on
-
-
-def dead_letter_subject(request_id: int) -> str:
-    return f"{SUBJECT_PREFIX}{request_id}"
+def full_text_url(key: str) -> str:
+    """The hub's page of the request with this key (known before the request is stored)."""
+    return settings.HUB_BASE_URL.rstrip("/") + reverse("dashboard:ticket-by-key", args=[key])
 
 
 def history_entry(outcome: str, status: int | None = None, error: str = "") -> dict[str, Any]:
@@ -192,10 +214,16 @@ def backoff_seconds(attempts: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+def attempt_bound() -> timedelta:
+    """The longest a living worker's create call lasts: connecting, then reading, each within
+    JIRA_TIMEOUT."""
+    return timedelta(seconds=2 * settings.JIRA_TIMEOUT)
+
+
 def creating_lease() -> timedelta:
     """How long an attempt may hold a request in 'creating': past it, the worker is taken for
     dead (killed mid-call) and the outcome for unknown."""
-    return timedelta(seconds=2 * settings.JIRA_TIMEOUT + settings.JIRA_LEASE_MARGIN)
+    return attempt_bound() + timedelta(seconds=settings.JIRA_LEASE_MARGIN)
 
 
 @transaction.atomic
@@ -257,7 +285,7 @@ def mark_failed(request: TicketRequest) -> JobFailure | None:
         task_name=CREATE_TASK,
         queue=settings.JIRA_CREATE_QUEUE,
         environment=request.environment,
-        subject=dead_letter_subject(request.pk),
+        ticket_request=request,
         payload={
             "request_id": request.pk,
             "key": request.key,
@@ -279,12 +307,29 @@ def mark_failed(request: TicketRequest) -> JobFailure | None:
     return failure
 
 
+def schedule_attempt(request_id: int, seconds: float) -> None:
+    """Note when the message that moves a request on next is due (a wait or a retry)."""
+    TicketRequest.objects.filter(pk=request_id).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
 def stalled_requests() -> list[int]:
-    """Requests that no message will move on: reserved or ambiguous and untouched for longer
-    than any wait (their message was lost), or creating past the lease (the worker died)."""
+    """Requests that no message will move on: reserved or ambiguous and overdue by
+    JIRA_REQUEUE_GRACE (their message was lost: a worker killed while holding it, a broker that
+    forgot it), or creating past the lease (the worker died mid-call). Each is due again a backoff
+    later, so a long queue behind the budget is not sent twice per run."""
     now = timezone.now()
-    quiet = now - timedelta(seconds=2 * settings.JIRA_BACKOFF_MAX)
-    stalled = TicketRequest.objects.filter(
-        state__in=[State.RESERVED, State.AMBIGUOUS], updated_at__lt=quiet
-    ) | TicketRequest.objects.filter(state=State.CREATING, claimed_at__lt=now - creating_lease())
-    return list(stalled.order_by("id").values_list("id", flat=True)[:1000])
+    overdue = now - timedelta(seconds=settings.JIRA_REQUEUE_GRACE)
+    legacy = now - timedelta(seconds=2 * settings.JIRA_BACKOFF_MAX)  # rows from before next_attempt_at
+    waiting = TicketRequest.objects.filter(state__in=[State.RESERVED, State.AMBIGUOUS])
+    stalled = (
+        waiting.filter(next_attempt_at__lt=overdue)
+        | waiting.filter(next_attempt_at__isnull=True, updated_at__lt=legacy)
+        | TicketRequest.objects.filter(state=State.CREATING, claimed_at__lt=now - creating_lease())
+    )
+    ids = list(stalled.order_by("id").values_list("id", flat=True)[:1000])
+    TicketRequest.objects.filter(pk__in=ids).update(
+        next_attempt_at=now + timedelta(seconds=settings.JIRA_BACKOFF_MAX)
+    )
+    return ids

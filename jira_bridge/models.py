@@ -1,8 +1,8 @@
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from notifications.models import Event, Source
+from receivers.outbox.models import OUTBOX_PREFIX
 
 
 class TicketRequest(models.Model):
@@ -33,6 +33,9 @@ class TicketRequest(models.Model):
     environment = models.CharField(max_length=32)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.CDC)
     fields = models.JSONField(help_text="exactly the fields sent to Jira")
+    full_description = models.TextField(
+        blank=True, help_text="the description as rendered, when Jira's limit cut the one in fields"
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.RESERVED)
     jira_key = models.CharField(max_length=64, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -43,6 +46,9 @@ class TicketRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="when Jira accepted it")
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="when the last attempt began")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a message is due to move it on (a wait, a retry, or at once)"
+    )
     ambiguous_since = models.DateTimeField(null=True, blank=True)
     marked = models.BooleanField(default=False, help_text="the issue property holds the key")
     commented_events = models.PositiveIntegerField(default=0, help_text="events Jira has been told of")
@@ -52,6 +58,7 @@ class TicketRequest(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["state", "updated_at"]),
+            models.Index(fields=["state", "next_attempt_at"]),
             models.Index(fields=["environment", "-created_at"]),
             models.Index(fields=["rule_name", "-created_at"]),
         ]
@@ -60,46 +67,14 @@ class TicketRequest(models.Model):
         return self.jira_key or f"request {self.pk} ({self.state})"
 
     @property
-    def marker(self) -> str:
-        """The label that finds this request's issue in Jira."""
-        return marker_label(self.key)
-
-    @property
     def summary(self) -> str:
         return self.fields.get("summary", "")
 
     @property
     def jira_link(self) -> str:
-        if self.jira_key and settings.JIRA_URL and not self.jira_key.startswith(OUTBOX_PREFIX):
-            return f"{settings.JIRA_URL.rstrip('/')}/browse/{self.jira_key}"
-        return ""
+        """Where people see the ticket: the default receiver says (an outbox key has no page)."""
+        if not self.jira_key or self.jira_key.startswith(OUTBOX_PREFIX):
+            return ""
+        from receivers.registry import default_receiver  # kinds import their clients: not at model load
 
-
-OUTBOX_PREFIX = "OUTBOX-"
-
-
-def marker_label(key: str) -> str:
-    return f"hub-{key[:20]}"
-
-
-class OutboxTicket(models.Model):
-    """A ticket created in outbox mode (no JIRA_URL): the fields exactly as Jira would get them."""
-
-    fields = models.JSONField()
-    comments = models.JSONField(default=list, blank=True)
-    properties = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return self.key
-
-    @staticmethod
-    def pk_of(key: str) -> int:
-        return int(key.removeprefix(OUTBOX_PREFIX))
-
-    @property
-    def key(self) -> str:
-        return f"{OUTBOX_PREFIX}{self.pk}"
+        return default_receiver().link(self.jira_key)

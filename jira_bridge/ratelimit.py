@@ -56,7 +56,13 @@ class BudgetState:
 
 class RateBudget:
     def __init__(
-        self, client: redis.Redis, *, rate: float, burst: int, reserve: int, prefix: str = "hub:jira:budget"
+        self,
+        client: redis.Redis,
+        *,
+        rate: float,
+        burst: int,
+        reserve: int,
+        prefix: str = "hub:receiver:jira:budget",
     ) -> None:
         if rate <= 0 or burst < 1 or not 0 <= reserve < burst:
             raise ValueError("need rate > 0, burst >= 1 and 0 <= reserve < burst")

@@ -8,7 +8,10 @@ them by label, comment and set issue properties, with faults a test can script:
 - ``latency``: every answer waits that long.
 
 Faults apply to creates only (``on="create"``, the default) or to every call but serverInfo
-(``on="any"``). Every request is kept with its time in ``log``.
+(``on="any"``). Every request is kept with its time in ``log``. Like Jira Cloud it refuses (400)
+a summary that is empty, not one line or over 255 characters, a description or comment over
+32,767, and a label that is empty, holds white space or is over 255 (counted in UTF-16 units, as
+Java counts).
 """
 
 import base64
@@ -26,6 +29,12 @@ from urllib.parse import parse_qs, urlparse
 from tests.fakes.server import FakeServer, QuickHandler
 
 LABEL_JQL = re.compile(r'labels\s*=\s*"?([^"\s]+)"?')
+TEXT_LIMIT = 32_767
+TOO_LONG = "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+
+
+def java_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Logged:
     path: str
     status: int = 0
     wall: float = 0.0  # time.time(), to compare with the hub's records
+    body: bytes = b""  # what the hub sent
 
 
 class FakeJira(FakeServer):
@@ -94,6 +104,11 @@ class FakeJira(FakeServer):
         with self._lock:
             return [(entry.method, entry.path) for entry in self.log]
 
+    def sent(self) -> bytes:
+        """Every request body the hub sent, together."""
+        with self._lock:
+            return b"\n".join(entry.body for entry in self.log)
+
     def creates(self) -> list[Logged]:
         with self._lock:
             return [e for e in self.log if e.method == "POST" and e.path == "/rest/api/2/issue"]
@@ -110,7 +125,7 @@ class FakeJira(FakeServer):
     ) -> tuple[int, dict, dict, Fault | None]:
         url = urlparse(path)
         with self._lock:
-            entry = Logged(time.monotonic(), method, url.path, wall=time.time())
+            entry = Logged(time.monotonic(), method, url.path, wall=time.time(), body=body)
             self.log.append(entry)
             status, payload, headers, fault = self._route(method, url, auth, body)
             entry.status = status
@@ -150,6 +165,8 @@ class FakeJira(FakeServer):
         if method == "GET" and not sub:
             return 200, self.issues[key]
         if method == "POST" and sub == "/comment":
+            if java_length(json.loads(body)["body"]) > TEXT_LIMIT:
+                return 400, {"errorMessages": [], "errors": {"comment": TOO_LONG}}
             self.comments.setdefault(key, []).append(json.loads(body)["body"])
             return 201, {"id": str(len(self.comments[key])), "body": json.loads(body)["body"]}
         if method == "PUT" and sub.startswith("/properties/"):
@@ -163,8 +180,20 @@ class FakeJira(FakeServer):
         errors = {}
         if project not in self.projects:
             errors["project"] = "valid project is required"
-        if not fields.get("summary"):
+        summary = fields.get("summary") or ""
+        if not summary:
             errors["summary"] = "You must specify a summary of the issue."
+        elif "\n" in summary or "\r" in summary:
+            errors["summary"] = "The summary is invalid because it contains newline characters."
+        elif java_length(summary) > 255:
+            errors["summary"] = "Summary must be less than 255 characters."
+        if java_length(fields.get("description") or "") > TEXT_LIMIT:
+            errors["description"] = TOO_LONG
+        for label in fields.get("labels", []):
+            if not label or any(ch.isspace() for ch in label):
+                errors["labels"] = f"The label '{label}' contains spaces which is invalid."
+            elif java_length(label) > 255:
+                errors["labels"] = "A label is longer than the maximum of 255 characters."
         if errors:
             return 400, {"errorMessages": [], "errors": errors}
         number = next(self._numbers)

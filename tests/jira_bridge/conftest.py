@@ -4,18 +4,19 @@ import pytest
 
 from jira_bridge.breaker import CircuitBreaker
 from jira_bridge.bridge import Bridge
-from jira_bridge.client import JiraClient, OutboxClient
 from jira_bridge.ledger import TicketDraft, request_tickets
 from jira_bridge.ratelimit import RateBudget
+from receivers.base import Ticket
+from receivers.jira import JiraReceiver
+from receivers.outbox.receiver import OutboxReceiver
 
-FIELDS = {
-    "project": {"key": "OPS"},
-    "issuetype": {"name": "Task"},
-    "summary": "Order 7 refunded in prod",
-    "description": "{'id': 7}",
-    "labels": ["cdc"],
-    "priority": {"name": "High"},
-}
+TICKET = Ticket(
+    title="Order 7 refunded in prod",
+    body="{'id': 7}",
+    labels=("cdc",),
+    priority="High",
+    extras={"jira": {"project": "OPS", "issue_type": "Task"}},
+)
 
 
 @pytest.fixture
@@ -23,8 +24,8 @@ def make_request(db):
     """Record a ticket request through the ledger, as the transform does; returns its id."""
     numbers = iter(range(1, 10_000))
 
-    def make(fields=FIELDS, key=None) -> int:
-        draft = TicketDraft(key or f"key-{next(numbers):04d}", None, "prod-refunds", "prod", "cdc", fields)
+    def make(ticket=TICKET, key=None) -> int:
+        draft = TicketDraft(key or f"key-{next(numbers):04d}", None, "prod-refunds", "prod", "cdc", ticket)
         (request_id,) = request_tickets([draft]).created
         return request_id
 
@@ -36,9 +37,9 @@ def make_bridge(broker, settings):
     """A bridge on the test Redis; a generous budget and a lenient breaker unless a test says."""
     settings.JIRA_RECONCILE_FIRST_LOOK = 0.05
 
-    def make(client, *, rate=1000.0, burst=100, reserve=0, threshold=100, cooldown=0.5) -> Bridge:
+    def make(receiver, *, rate=1000.0, burst=100, reserve=0, threshold=100, cooldown=0.5) -> Bridge:
         return Bridge(
-            client,
+            receiver,
             RateBudget(broker, rate=rate, burst=burst, reserve=reserve),
             CircuitBreaker(broker, threshold=threshold, cooldown=cooldown, probe_lease=1.0),
         )
@@ -47,13 +48,13 @@ def make_bridge(broker, settings):
 
 
 @pytest.fixture
-def jira_client(fake_jira) -> JiraClient:
-    return JiraClient(fake_jira.url, "hub-bot", "test-token", timeout=1)
+def jira_client(fake_jira) -> JiraReceiver:
+    return JiraReceiver(fake_jira.url, "hub-bot", "test-token", timeout=1)
 
 
 @pytest.fixture
-def outbox() -> OutboxClient:
-    return OutboxClient()
+def outbox() -> OutboxReceiver:
+    return OutboxReceiver()
 
 
 def run_until_settled(step_fn, request_id: int, limit: int = 50):

@@ -2,16 +2,19 @@
 PostgreSQL, the budget and the breaker in Redis."""
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from jira_bridge.bridge import claim_update_slot
-from jira_bridge.client import JiraClient
-from jira_bridge.models import OutboxTicket, TicketRequest, marker_label
+from jira_bridge.models import TicketRequest
 from notifications.models import AuditEntry, DailyStat, JobFailure, Notification
-from tests.jira_bridge.conftest import FIELDS, run_until_settled
+from receivers.jira import JiraReceiver
+from receivers.jira.limits import marker_label
+from receivers.outbox.models import OutboxTicket
+from tests.jira_bridge.conftest import TICKET, run_until_settled
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +53,7 @@ def test_a_created_request_is_never_sent_again(fake_jira, jira_client, make_brid
 
 
 def test_an_unreachable_jira_is_retried_as_nothing_was_sent(make_bridge, make_request):
-    bridge = make_bridge(JiraClient("http://127.0.0.1:9", "hub-bot", "t", timeout=1))  # nothing on port 9
+    bridge = make_bridge(JiraReceiver("http://127.0.0.1:9", "hub-bot", "t", timeout=1))  # nothing on port 9
     step = bridge.create(make_request())
 
     assert (step.state, step.retry_in > 0) == ("reserved", True)
@@ -120,14 +123,14 @@ def test_a_429_pauses_the_whole_budget_and_costs_no_attempt(
 def test_a_permanent_error_fails_at_once_into_the_dead_letter(
     fake_jira, jira_client, make_bridge, make_request
 ):
-    request_id = make_request({**FIELDS, "project": {"key": "NOPE"}})
+    request_id = make_request(replace(TICKET, extras={"jira": {"project": "NOPE", "issue_type": "Task"}}))
 
     step = make_bridge(jira_client).create(request_id)
 
     assert step.state == "failed" and step.retry_in is None
     failure = JobFailure.objects.get()
     assert step.dead_letter == failure.pk
-    assert failure.subject == f"ticket_request:{request_id}"
+    assert failure.ticket_request_id == request_id
     assert failure.last_error == "Jira answered 400: project: valid project is required"
     assert [a["status"] for a in failure.attempts] == [400]
     assert Notification.objects.get().level == "error"
@@ -135,14 +138,14 @@ def test_a_permanent_error_fails_at_once_into_the_dead_letter(
 
 
 def test_bad_credentials_fail_at_once(fake_jira, make_bridge, make_request):
-    step = make_bridge(JiraClient(fake_jira.url, "hub-bot", "wrong", timeout=1)).create(make_request())
+    step = make_bridge(JiraReceiver(fake_jira.url, "hub-bot", "wrong", timeout=1)).create(make_request())
     assert step.state == "failed"
     assert "401" in TicketRequest.objects.get().last_error
 
 
 def test_it_gives_up_after_the_last_attempt_with_every_attempt_recorded(make_bridge, make_request, settings):
     settings.JIRA_MAX_ATTEMPTS = 3
-    bridge = make_bridge(JiraClient("http://127.0.0.1:9", "hub-bot", "t", timeout=1))
+    bridge = make_bridge(JiraReceiver("http://127.0.0.1:9", "hub-bot", "t", timeout=1))
 
     steps = run_until_settled(bridge.create, make_request())
 
@@ -154,7 +157,7 @@ def test_the_breaker_opens_holds_requests_back_then_probes_and_closes(
     fake_jira, jira_client, make_bridge, make_request, settings
 ):
     # Given a breaker that opens after 2 failures in a row, and Jira refusing connections
-    down = JiraClient("http://127.0.0.1:9", "hub-bot", "t", timeout=1)
+    down = JiraReceiver("http://127.0.0.1:9", "hub-bot", "t", timeout=1)
     broken = make_bridge(down, threshold=2, cooldown=0.5)
     for _ in range(2):
         broken.create(make_request())
@@ -185,7 +188,7 @@ def test_a_request_left_creating_by_a_dead_worker_is_reconciled(
     # Given a request a worker claimed, created in Jira, then died before recording
     request_id = make_request()
     request = TicketRequest.objects.get()
-    jira_client.create_issue(request.fields)
+    jira_client.deliver(request.fields)
     TicketRequest.objects.filter(pk=request_id).update(
         state="creating", attempts=1, claimed_at=timezone.now() - timedelta(hours=1)
     )
@@ -252,7 +255,7 @@ def test_outbox_mode_keeps_exactly_the_fields_that_would_be_sent(outbox, make_br
     assert ticket.fields == request.fields
     assert request.jira_key == ticket.key == f"OUTBOX-{ticket.pk}"
     assert ticket.properties["hub.request"]["key"] == request.key
-    assert outbox.find_by_marker(request.marker) == ticket.key
+    assert outbox.find(request.key) == ticket.key
 
 
 def test_bridge_status_shows_breaker_budget_and_requests(make_request, broker, capsys):
@@ -269,10 +272,34 @@ def test_bridge_status_shows_breaker_budget_and_requests(make_request, broker, c
 def test_a_wait_longer_than_the_visibility_timeout_is_refused_at_start(settings):
     from jira_bridge.checks import waits_fit_the_visibility_timeout
 
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
-    settings.JIRA_COMMENT_INTERVAL = 300
+    # Given Redis as the broker and the defaults: every hold fits
+    settings.HUB_BROKER = "redis"
+    settings.CELERY_VISIBILITY_TIMEOUT = 300
+    settings.JIRA_BACKOFF_MAX, settings.JIRA_TIMEOUT, settings.HUB_BATCH_SECONDS = 120, 10, 120
+    assert waits_fit_the_visibility_timeout(None) == []
+    # (a long comment interval is waited in capped countdowns: it needs no longer timeout)
+    settings.JIRA_COMMENT_INTERVAL = 3600
+    assert waits_fit_the_visibility_timeout(None) == []
+
+    # When the visibility timeout is below a countdown and its call, or below a batch's bound
+    settings.CELERY_VISIBILITY_TIMEOUT = 130
     (error,) = waits_fit_the_visibility_timeout(None)
-    assert error.id == "jira_bridge.E001"
+    assert error.id == "jira_bridge.E001" and "JIRA_BACKOFF_MAX + 2 x JIRA_TIMEOUT (140 s)" in error.msg
+    settings.JIRA_BACKOFF_MAX, settings.HUB_BATCH_SECONDS = 60, 200
+    (error,) = waits_fit_the_visibility_timeout(None)
+    assert "HUB_BATCH_SECONDS (200 s)" in error.msg
+
+
+def test_rabbitmq_has_no_visibility_timeout_for_a_wait_to_outlast(settings):
+    from jira_bridge.checks import waits_fit_the_visibility_timeout
+
+    # Given RabbitMQ as the broker, and a wait longer than the (Redis-only) visibility timeout
+    settings.HUB_BROKER = "rabbitmq"
+    settings.CELERY_VISIBILITY_TIMEOUT = 60
+    settings.JIRA_BACKOFF_MAX = 300
+
+    # Then nothing is refused: RabbitMQ never redelivers a message a live worker holds
+    assert waits_fit_the_visibility_timeout(None) == []
 
 
 def test_a_worker_with_a_stale_view_cannot_fail_a_request_another_one_settled(make_request):
@@ -288,3 +315,38 @@ def test_a_worker_with_a_stale_view_cannot_fail_a_request_another_one_settled(ma
     assert mark_failed(stale) is None
     assert TicketRequest.objects.get(pk=request_id).state == "created"
     assert not JobFailure.objects.exists()
+
+
+def test_a_digest_comment_stays_within_jiras_limit_however_long_its_primary_keys(
+    fake_jira, jira_client, make_bridge, make_request
+):
+    from notifications.models import Event
+
+    # Given a created ticket, and ten events joining it whose primary keys are 5,000 characters each
+    bridge, request_id = make_bridge(jira_client), make_request()
+    bridge.create(request_id)
+    bridge.update(request_id)
+    request = TicketRequest.objects.get()
+    for i in range(10):
+        request.events.add(
+            Event.objects.create(
+                environment="prod",
+                event_id=f"long{i}",
+                type="update",
+                database="shop",
+                table="notes",
+                payload={"primary_key": [f"{i}" * 5000]},
+                outcome="matched",
+            )  # fmt: skip
+        )
+
+    # When the bridge comments on them
+    step = bridge.update(request_id)
+
+    # Then Jira takes the comment: within 32,767 characters, the sample cut, the link kept whole
+    assert step.retry_in is None, step
+    (comment,) = fake_jira.comments["OPS-1"]
+    assert len(comment) <= 32_767 and "…" in comment, len(comment)
+    assert comment.endswith(f"/admin/notifications/event/?ticket_requests__id__exact={request_id}"), comment[
+        -120:
+    ]

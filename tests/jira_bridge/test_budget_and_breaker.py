@@ -3,7 +3,10 @@ import time
 import pytest
 
 from jira_bridge.breaker import CircuitBreaker
+from jira_bridge.bridge import get_bridge
 from jira_bridge.ratelimit import CREATE, UPDATE, RateBudget
+from receivers.jira import JiraReceiver
+from receivers.outbox.receiver import OutboxReceiver
 
 
 def test_the_budget_is_shared_by_every_worker(broker):
@@ -54,3 +57,19 @@ def test_a_success_resets_the_failure_count(broker):
     breaker.record(True)
     breaker.record(False)
     assert breaker.state().state == "closed"
+
+
+@pytest.mark.django_db  # a breaker's change is in the audit trail
+def test_each_receiver_has_its_own_breaker_and_budget(broker, settings):
+    # Given the Jira receiver's breaker opened and its budget paused by a 429,
+    # When another receiver asks for its turn, Then it goes at once: a receiver that is down
+    # pauses no other
+    settings.JIRA_BREAKER_THRESHOLD = 2
+    jira = get_bridge(JiraReceiver("http://127.0.0.1:9", "hub-bot", "t", timeout=1))
+    outbox = get_bridge(OutboxReceiver())
+    jira.record_outcome(success=False)
+    jira.record_outcome(success=False)
+    jira.budget.pause(30)
+    assert jira.breaker.state().state == "open" and jira.wait_turn(CREATE) > 0
+    assert outbox.wait_turn(CREATE) == 0, "the outbox's gate is its own"
+    assert outbox.breaker.state().state == "closed" and outbox.budget.state().paused_for == 0

@@ -1,5 +1,6 @@
 """The bridge under faults, end to end: real publisher, real workers (and beat), PostgreSQL,
-Redis, and the real ``jira`` client against the fake Jira. Each case prints its row of the fault
+Redis, the broker (Redis or RabbitMQ: marked ``brokers``), and the real ``jira`` client against
+the fake Jira. Each case prints its row of the fault
 matrix (run with ``-s`` to see it)."""
 
 import json
@@ -7,12 +8,14 @@ import os
 import signal
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from jira_bridge.models import TicketRequest
+from tests.brokers import depth
 from tests.conftest import EXAMPLES, run_publisher, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.brokers, pytest.mark.django_db(transaction=True)]
 
 
 def refunds(count: int, first: int = 1) -> bytes:
@@ -145,7 +148,7 @@ def test_while_the_breaker_is_open_nothing_is_sent_and_dead_letters_replay_once_
     wait_for(lambda: JobFailure.objects.count() == 3, timeout=90, message="3 dead letters")
     for failure in JobFailure.objects.all():
         assert len([a for a in failure.attempts if a["status"] == 503]) >= 2, failure.attempts
-    assert broker.llen("jira:retry") == 3
+    assert depth(settings.CELERY_BROKER_URL, "jira:retry") == 3
 
     # and the breaker opened, and no request reached Jira while it was open
     changes = list(AuditEntry.objects.filter(action=AuditEntry.BREAKER_CHANGED).order_by("created_at"))

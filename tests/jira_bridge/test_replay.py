@@ -4,9 +4,9 @@ import json
 import pytest
 from django.core.management import call_command
 
-from jira_bridge.client import JiraClient
 from jira_bridge.models import TicketRequest
 from notifications.models import AuditEntry, JobFailure
+from receivers.jira import JiraReceiver
 from tests.jira_bridge.conftest import run_until_settled
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def two_dead_letters(fake_jira, jira_client, make_bridge, make_request, settings
     fake_jira.cut_next(1)
     bridge.create(made)  # created in Jira, answer lost: ambiguous
     bridge.create(made)  # searched, not visible, window over, out of attempts: failed
-    refused = make_bridge(JiraClient("http://127.0.0.1:9", "hub-bot", "t", timeout=1))  # nothing on port 9
+    refused = make_bridge(JiraReceiver("http://127.0.0.1:9", "hub-bot", "t", timeout=1))  # nothing on port 9
     refused.create(missing)  # never reached Jira, out of attempts: failed
     fake_jira.search_lag = 0
     assert TicketRequest.objects.filter(state="failed").count() == 2
@@ -80,11 +80,9 @@ def test_replay_filters_by_rule_environment_and_id(two_dead_letters, capsys):
 def test_a_dead_letter_whose_ticket_exists_is_resolved_not_replayed(two_dead_letters, capsys):
     made, _ = two_dead_letters
     TicketRequest.objects.filter(pk=made).update(state="created", jira_key="OPS-1")
-    call_command(
-        "replay_dead_letters", "--id", str(JobFailure.objects.get(subject=f"ticket_request:{made}").pk)
-    )
+    call_command("replay_dead_letters", "--id", str(JobFailure.objects.get(ticket_request_id=made).pk))
     assert capsys.readouterr().out.strip() == "1 dead letters: 0 would be created, 1 already exist"
-    assert JobFailure.objects.get(subject=f"ticket_request:{made}").state == "resolved"
+    assert JobFailure.objects.get(ticket_request_id=made).state == "resolved"
 
 
 def test_operators_replay_from_the_admin(
