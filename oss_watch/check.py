@@ -1,7 +1,13 @@
 """One check of a watched bucket: its listing merged, in key order, with the fingerprints the
 last check stored, so memory stays flat at millions of objects. Changes become events, sent in
 batches; only what changed is written. A listing that fails part-way is never read as "the rest
-was deleted": deletions are only those keys the listing has provably passed."""
+was deleted": deletions are only those keys the listing has provably passed.
+
+A batch's events are sent before its fingerprints are written: a check that dies between the two
+leaves those changes to be found, and sent, again by the next check, where the transform drops
+the exact repeats (an OSS event's id is its key, ETag and change). The other way round, they
+would be lost. Before each page and each write the check proves it still holds its bucket
+(``hold``, see oss_watch.lock): one that lost it stops without writing anything more."""
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +20,11 @@ from oss_watch.models import ObjectFingerprint, WatchedBucket
 
 BATCH = 500
 Emit = Callable[[list[dict[str, Any]]], None]
+Hold = Callable[[], None]
+
+
+def always_held() -> None:
+    """No lock to prove: a check run by hand, or in a benchmark."""
 
 
 @dataclass
@@ -32,8 +43,8 @@ class CheckResult:
 class Changes:
     """Changes found so far: written and emitted every BATCH."""
 
-    def __init__(self, watched: WatchedBucket, emit: Emit | None, result: CheckResult) -> None:
-        self.watched, self.emit, self.result = watched, emit, result
+    def __init__(self, watched: WatchedBucket, emit: Emit | None, result: CheckResult, hold: Hold) -> None:
+        self.watched, self.emit, self.result, self.hold = watched, emit, result, hold
         self.upserts: list[ObjectFingerprint] = []
         self.deletes: list[str] = []
         self.events: list[dict[str, Any]] = []
@@ -58,6 +69,10 @@ class Changes:
             self.flush()
 
     def flush(self) -> None:
+        self.hold()
+        if self.events:  # sent first: see the module's docstring
+            self.emit(self.events)
+            self.result.sent.append(len(self.events))
         if self.upserts:
             ObjectFingerprint.objects.bulk_create(
                 self.upserts, update_conflicts=True, unique_fields=["watched", "key"],
@@ -65,22 +80,21 @@ class Changes:
             )  # fmt: skip
         if self.deletes:
             ObjectFingerprint.objects.filter(watched=self.watched, key__in=self.deletes).delete()
-        if self.events:
-            self.emit(self.events)
-            self.result.sent.append(len(self.events))
         self.upserts, self.deletes, self.events = [], [], []
 
 
-def check_bucket(watched: WatchedBucket, lister: Lister, emit: Emit) -> CheckResult:
+def check_bucket(watched: WatchedBucket, lister: Lister, emit: Emit, hold: Hold = always_held) -> CheckResult:
     """Compare the bucket with what the last check saw; emit created/modified/deleted events (none
-    on the first check unless the watch asks for them)."""
+    on the first check unless the watch asks for them). ``hold`` raises LockLost once the check
+    no longer holds its bucket: then nothing more is written, sent or recorded."""
     result = CheckResult(baseline=not watched.baselined)
     result.quiet = result.baseline and not watched.events_on_first_check
-    changes = Changes(watched, None if result.quiet else emit, result)
+    changes = Changes(watched, None if result.quiet else emit, result, hold)
     stored = stored_fingerprints(watched)
     current = next(stored, None)
     try:
         for page in lister.pages():
+            hold()  # the call may have been long: is the bucket still this check's?
             for obj in page:
                 result.listed += 1
                 while current is not None and current.key < obj.key:
@@ -98,8 +112,10 @@ def check_bucket(watched: WatchedBucket, lister: Lister, emit: Emit) -> CheckRes
     except ListingError as exc:
         result.error = str(exc)
     finally:
-        changes.flush()
         result.calls = lister.calls
+    # What was found before a listing failed is kept: the listing had passed those keys. Any
+    # other failure (the lock lost, the database or the broker down) writes nothing more.
+    changes.flush()
     return record_check(watched, result)
 
 

@@ -1,30 +1,30 @@
-from celery import shared_task
-from django.conf import settings
+import logging
 
-from hub.redis import hub_redis
+from celery import shared_task
+
 from notifications.models import ErrorLog, Source
 from notifications.records import record_error
 from oss_watch.check import CheckResult, check_bucket, record_check
-from oss_watch.events import oss_batch, process_oss_batch
+from oss_watch.events import oss_batch, oss_lines
 from oss_watch.listing import ListingError, lister_for
+from oss_watch.lock import CheckLock, LockLost
 from oss_watch.models import WatchedBucket
 from oss_watch.schedule import CHECK_TASK
-from rules.tasks import BATCH_TASK_OPTIONS, run_batch
+from pipeline.tasks import BATCH_TASK_OPTIONS, run_batch
 
 EVENTS_TASK = "oss_watch.process_events"
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name=CHECK_TASK)
 def check_bucket_task(watched_id: int) -> str:
-    """One check; never two of one bucket at once (a Redis lock), and a failure is recorded, not
-    raised: the next scheduled check tries again."""
+    """One check; never two of one bucket at once (a Redis lock this check keeps renewing), and a
+    failure is recorded, not raised: the next scheduled check tries again."""
     watched = WatchedBucket.objects.filter(pk=watched_id, enabled=True).first()
     if watched is None:
         return "not watched"
-    lock = hub_redis().lock(
-        f"hub:oss:check:{watched_id}", timeout=settings.OSS_CHECK_LOCK_SECONDS, blocking=False,
-        raise_on_release_error=False,  # expired meanwhile: nothing of ours to release
-    )  # fmt: skip
+    lock = CheckLock(watched_id)
     if not lock.acquire():
         return "skipped: a check of this bucket is running"
     try:
@@ -37,9 +37,14 @@ def check_bucket_task(watched_id: int) -> str:
             )
 
         try:
-            result = check_bucket(watched, lister_for(watched), emit)
+            result = check_bucket(watched, lister_for(watched), emit, lock.hold)
         except ListingError as exc:  # could not even start (credentials missing, bad endpoint)
             result = record_check(watched, CheckResult(error=str(exc)))
+        except LockLost as exc:  # another check may own the bucket: it records the watch, not this one
+            logger.warning("check of %s stopped: %s", watched, exc)
+            record_error(ErrorLog.Kind.OSS, f"check of {watched} stopped, nothing more written: {exc}",
+                         source=Source.OSS, environment=watched.environment, where=str(watched))  # fmt: skip
+            return f"stopped: {exc}"
         if result.error:
             record_error(ErrorLog.Kind.OSS, f"check of {watched} failed: {result.error}", source=Source.OSS,
                          environment=watched.environment, where=str(watched))  # fmt: skip
@@ -56,4 +61,4 @@ def check_bucket_task(watched_id: int) -> str:
 
 @shared_task(name=EVENTS_TASK, **BATCH_TASK_OPTIONS)
 def process_oss_events_task(self, batch: dict) -> dict[str, int]:
-    return run_batch(self, "oss batch", process_oss_batch, batch)
+    return run_batch(self, oss_lines, batch, Source.OSS)

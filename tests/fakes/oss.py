@@ -1,5 +1,7 @@
 """A small Alibaba OSS: ListObjectsV2 (path-style, as ``oss2`` uses for an IP endpoint), with the
-XML ``oss2`` parses, URL-encoded keys, pagination, and scripted faults (``fail_next``)."""
+XML ``oss2`` parses, URL-encoded keys, pagination, scripted faults (``fail_next``; ``hold``, a
+call that waits, for a check to be killed inside it) and a delay before every answer (``latency``:
+a slow listing, so a check can be caught half-way)."""
 
 import bisect
 import threading
@@ -17,8 +19,12 @@ class FakeOSS(FakeServer):
         self.buckets: dict[str, dict[str, tuple[str, int, int]]] = {}  # key -> (etag, size, mtime)
         self._sorted: dict[str, list[bytes]] = {}  # each bucket's keys in byte order, kept until it changes
         self.list_calls = 0
+        self.latency = 0.0  # seconds before every answer
         self.faults: deque[tuple[int, str]] = deque()
         self._lock = threading.Lock()
+        self._hold_at = 0  # the list call that waits for release(); 0: none
+        self.held = threading.Event()  # set once that call is waiting
+        self._released = threading.Event()
         self.serve(self._handler())
 
     def put(self, bucket: str, key: str, etag: str, size: int = 1, mtime: int | None = None) -> None:
@@ -34,6 +40,22 @@ class FakeOSS(FakeServer):
     def fail_next(self, count: int, status: int, code: str = "InternalError") -> None:
         with self._lock:
             self.faults.extend((status, code) for _ in range(count))
+
+    def hold(self, call: int = 1) -> threading.Event:
+        """Make the ``call``-th list call from now wait (up to two minutes) until ``release()``;
+        returns an Event set once that call is waiting."""
+        with self._lock:
+            self._hold_at = self.list_calls + call
+            self.held.clear()
+            self._released.clear()
+        return self.held
+
+    def release(self) -> None:
+        self._released.set()
+
+    def __exit__(self, *exc) -> None:
+        self.release()  # a held call answers, so that the server stops at once
+        super().__exit__(*exc)
 
     def _list(self, bucket: str, query: dict[str, str]) -> tuple[int, bytes]:
         objects = self.buckets[bucket]
@@ -77,6 +99,11 @@ class FakeOSS(FakeServer):
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         with self._lock:
             self.list_calls += 1
+            held = self.list_calls == self._hold_at
+        if held:
+            self.held.set()
+            self._released.wait(timeout=120)
+        with self._lock:
             if not auth.startswith(f"OSS {self.access_key}:"):
                 return error(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist.")
             if self.faults:
@@ -92,12 +119,16 @@ class FakeOSS(FakeServer):
         class Handler(QuickHandler):
             def do_GET(self) -> None:
                 status, body = fake._handle(self.path, self.headers.get("Authorization", ""))
+                time.sleep(fake.latency)  # counted in list_calls on arrival, answered late
                 self.send_response(status)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("x-oss-request-id", "fake-request")
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # a held call's client was killed
+                    self.close_connection = True
 
             def do_POST(self) -> None:
                 """/_fake/change?bucket=B&count=N: change N objects (a third modified, a third

@@ -1,6 +1,10 @@
 """Checks of a watched bucket: the real ``oss2`` client against the fake OSS."""
 
+import threading
+
 import pytest
+from django.db import connections
+from kombu.exceptions import OperationalError
 
 from jira_bridge.models import TicketRequest
 from notifications.models import ErrorLog, Event
@@ -10,6 +14,7 @@ from oss_watch.listing import ListingError, OssLister, lister_for
 from oss_watch.models import ObjectFingerprint, WatchedBucket
 from oss_watch.tasks import check_bucket_task
 from rules.importing import import_rules
+from tests.conftest import EXAMPLES, wait_for
 from tests.fakes.oss import FakeOSS
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +115,24 @@ def test_a_listing_that_fails_part_way_is_recorded_and_deletes_nothing(oss, watc
     assert check(watched)[0].error == "", "the next check goes on"
 
 
+def test_changes_whose_events_could_not_be_sent_are_found_again_by_the_next_check(oss, watched):
+    # Given a recorded baseline, then a new object
+    check(watched)
+    oss.put("drop", "in/a.csv", "e1")
+
+    # When a check cannot send its events (the broker is down)
+    def broker_down(changes):
+        raise OperationalError("broker down")
+
+    watched.refresh_from_db()
+    with pytest.raises(OperationalError):
+        check_bucket(watched, lister_for(watched), broker_down)
+
+    # Then it wrote nothing of them, and the next check finds the change and sends it
+    assert not ObjectFingerprint.objects.filter(key="in/a.csv").exists(), "written but never sent"
+    assert check(watched)[1].changes == [("created", "in/a.csv")]
+
+
 def test_wrong_credentials_and_a_missing_bucket_are_clear_errors(oss, watched, monkeypatch):
     monkeypatch.setenv("TEST_OSS_AK", "wrong")
     assert "403 InvalidAccessKeyId" in check(watched)[0].error
@@ -136,6 +159,48 @@ def test_two_checks_of_one_bucket_never_run_at_once(oss, watched, broker):
     assert check_bucket_task.apply(args=[watched.pk]).get() == "skipped: a check of this bucket is running"
     broker.delete(f"hub:oss:check:{watched.pk}")
     assert check_bucket_task.apply(args=[watched.pk]).get() == "baseline: 0 objects recorded, no events"
+
+
+@pytest.mark.django_db(transaction=True)  # the check runs in a thread, on its own connection
+def test_a_check_that_lost_its_lock_stops_without_writing_more_and_says_so(oss, watched, broker):
+    # Given a baseline of 2,500 objects (three pages), then 600 objects of the first page modified
+    for i in range(2500):
+        oss.put("drop", f"in/{i:05d}.csv", "v1")
+    check(watched)
+    watched.refresh_from_db()
+    baseline_at, baseline_etag = watched.last_checked_at, ObjectFingerprint.objects.first().etag
+    for i in range(600):
+        oss.put("drop", f"in/{i:05d}.csv", "v2")
+
+    # and a check stalled in its second listing call, whose lock another check took meanwhile
+    # (as if this one had been frozen past the lock's TTL)
+    held, outcome = oss.hold(call=2), []
+
+    def run_check():
+        try:
+            outcome.append(check_bucket_task.apply(args=[watched.pk]).get())
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run_check)
+    thread.start()
+    wait_for(held.is_set, timeout=30, message="the check reaching its second listing call")
+    lock = f"hub:oss:check:{watched.pk}"
+    broker.set(lock, "another-check", px=60_000)
+
+    # When the listing answers
+    oss.release()
+    thread.join(timeout=60)
+
+    # Then the check stops there and says so: the batch it wrote before is kept, nothing after
+    assert outcome == [f"stopped: lost {lock}: another check may be running"], outcome
+    assert ObjectFingerprint.objects.exclude(etag=baseline_etag).count() == 500, (
+        "one batch of 500 written before the lock was lost, none after"
+    )
+    watched.refresh_from_db()
+    assert watched.last_checked_at == baseline_at, "the watch's record is the other check's"
+    assert "stopped, nothing more written" in ErrorLog.objects.get(kind=ErrorLog.Kind.OSS).message
+    assert broker.get(lock) == b"another-check", "the other check's lock is left alone"
 
 
 def test_oss_changes_go_through_the_rules_into_tickets(oss, watched):
@@ -176,15 +241,40 @@ def test_a_local_directory_is_watched_the_same_way(tmp_path):
     assert emitted.changes == [("created", "b.txt"), ("modified", "a.txt")]
 
 
-def test_an_oss_batch_that_fails_unexpectedly_is_kept_whole_as_a_job_failure():
-    from notifications.models import JobFailure
+def test_an_oss_payload_that_is_not_a_batch_is_recorded_as_bad_input():
     from oss_watch.tasks import process_oss_events_task
 
     broken = {"v": 1, "env": "prod", "bucket": "drop"}  # no "changes"
-    assert process_oss_events_task.apply(args=[broken]).failed()
+    assert process_oss_events_task.apply(args=[broken]).get()["events"] == 0
+    error = ErrorLog.objects.get(kind=ErrorLog.Kind.BAD_INPUT)
+    assert "needs a 'bucket' string and a 'changes' list" in error.message, error.message
+
+
+def test_an_oss_batch_that_fails_whole_is_stored_and_replayed_once(oss, watched):
+    # Given a change under a rule, and a hub whose events table is missing (a half-applied deploy)
+    from django.core.management import call_command
+    from django.db import connection
+
+    from notifications.models import JobFailure
+    from oss_watch.tasks import process_oss_events_task
+
+    call_command("import_rules", str(EXAMPLES / "rules.yaml"))
+    change = {"key": "report.txt", "etag": "e1", "change": "created", "size": 3, "last_modified": 1}
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE notifications_event RENAME TO notifications_event_away")
+
+    # When its batch is processed, it fails and is kept, with a job failure pointing at it
+    assert process_oss_events_task.apply(args=[oss_batch("dev", "local-drop", "test", [change])]).failed()
     failure = JobFailure.objects.get()
-    assert (failure.subject, failure.payload) == ("oss batch", {"batch": broken})
-    assert "KeyError" in failure.last_error
+    assert failure.batch.source == "oss" and failure.ticket_request is None
+
+    # Then, the table back, replaying it twice records the event once and asks for one ticket
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE notifications_event_away RENAME TO notifications_event")
+    call_command("replay_dead_letters")
+    call_command("replay_dead_letters")
+    assert Event.objects.filter(source="oss").count() == 1
+    assert TicketRequest.objects.count() == 1, "the example rule new-drops asks for one ticket"
 
 
 def test_two_long_keys_alike_for_255_characters_are_two_events(oss, watched):
