@@ -7,6 +7,7 @@ class HubConfig(AppConfig):
     verbose_name = "The hub"
 
     def ready(self) -> None:
-        from hub.roles import ensure_roles
+        from core.roles import ensure_roles
+        from hub import checks  # noqa: F401 - registers the system checks
 
         post_migrate.connect(ensure_roles, dispatch_uid="hub-roles")  # hub has no models: after every app

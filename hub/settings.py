@@ -1,14 +1,16 @@
 """The hub's settings: every knob is an environment variable with a default that works on one
 machine with a local PostgreSQL and Redis (see README, "Configuration")."""
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
-from kombu import Queue
+from django.core.exceptions import ImproperlyConfigured
 from redis.connection import parse_url as parse_redis_url
 
+from cdc_publisher.brokers import RABBITMQ, UnsupportedBroker, broker_kind, declare_queue, transport_options
 from cdc_publisher.contract import DEAD_LETTER_QUEUE, cdc_queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -62,6 +64,17 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS and env_bool("DJANG
 # Behind a TLS-terminating proxy: DJANGO_CSRF_TRUSTED_ORIGINS=https://hub.example.com and
 # DJANGO_BEHIND_HTTPS_PROXY=true (the proxy must set X-Forwarded-Proto).
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Every page's scripts, styles, images and connections (the live page's server-sent events) come
+# from the hub itself, nothing inline; no page may be framed (hub.csp; Django 6.0's setting name).
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 if env_bool("DJANGO_BEHIND_HTTPS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -74,17 +87,21 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_results",
     "django_celery_beat",
+    "axes",  # failed logins, lockouts (admin: Axes), `manage.py axes_reset`
     "ninja",  # the API docs' JavaScript, served by the hub instead of a CDN
     "hub.apps.HubConfig",
     "notifications",
     "rules",
     "jira_bridge",
+    "receivers.outbox",
+    "pipeline",
     "oss_watch",
     "dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hub.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into its 429 answer
 ]
 
 ROOT_URLCONF = "hub.urls"
@@ -131,6 +149,22 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 LOGIN_URL = "admin:login"
 
+# Failed logins are counted per client address and per username (django-axes, in PostgreSQL):
+# HUB_LOGIN_FAILURE_LIMIT failures from one address, or for one username from anywhere, lock that
+# address or that username out, the right password included. The lockout lasts
+# HUB_LOGIN_LOCKOUT_MINUTES from the last failure before it, or until `manage.py axes_reset` (or
+# axes_reset_ip / axes_reset_username). The client address is REMOTE_ADDR: uvicorn's, which
+# honours X-Forwarded-For only from FORWARDED_ALLOW_IPS.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("HUB_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_float("HUB_LOGIN_LOCKOUT_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each on its own: either one locks out
+# An attempt while locked out is refused without being recorded: recorded, it would restart the
+# lockout (so anyone who knows a username could keep that account locked for good) and append its
+# form to the access attempt's post_data (about 1 KB a request, without bound).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False  # no banner on every manage.py command and process start
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -143,6 +177,11 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 HUB_ENVIRONMENTS = env_list("HUB_ENVIRONMENTS", "dev,staging,prod")
 
 HUB_METRICS_TOKEN = env_str("HUB_METRICS_TOKEN")  # Prometheus sends it as a bearer token
+# A client address (IPv6: its /64) that sends this many refused bearer tokens (API or /metrics)
+# within the window (seconds, from its first) is answered 429 for any token until the window ends
+# (core.throttle).
+HUB_TOKEN_FAILURE_LIMIT = env_int("HUB_TOKEN_FAILURE_LIMIT", 10)
+HUB_TOKEN_FAILURE_WINDOW = env_int("HUB_TOKEN_FAILURE_WINDOW", 60)
 # Hot state in Redis (recent jobs' metadata, hourly counters) is kept this long: 24 to 168 hours.
 HUB_HOT_RETENTION_HOURS = env_float("HUB_HOT_RETENTION_HOURS", 24.0)
 # The live page's server-sent events cross processes through this Redis (pub/sub channel
@@ -161,7 +200,7 @@ JIRA_TIMEOUT = env_float("JIRA_TIMEOUT", 10.0)  # seconds, per HTTP request
 JIRA_LEASE_MARGIN = env_float("JIRA_LEASE_MARGIN", 30.0)
 JIRA_MAX_ATTEMPTS = env_int("JIRA_MAX_ATTEMPTS", 6)
 JIRA_BACKOFF_BASE = env_float("JIRA_BACKOFF_BASE", 2.0)  # seconds; doubled per attempt, jittered
-JIRA_BACKOFF_MAX = env_float("JIRA_BACKOFF_MAX", 300.0)  # also caps every countdown (< visibility)
+JIRA_BACKOFF_MAX = env_float("JIRA_BACKOFF_MAX", 120.0)  # also caps every countdown (< visibility)
 # The shared budget: tokens per second and burst for all workers; updates leave RESERVE for creates.
 JIRA_RATE = env_float("JIRA_RATE", 5.0)
 JIRA_BURST = env_int("JIRA_BURST", 10)
@@ -170,15 +209,29 @@ JIRA_DEFAULT_RETRY_AFTER = env_float("JIRA_DEFAULT_RETRY_AFTER", 10.0)  # a 429 
 # The breaker: opens after THRESHOLD transient failures in a row, probes after COOLDOWN seconds.
 JIRA_BREAKER_THRESHOLD = env_int("JIRA_BREAKER_THRESHOLD", 5)
 JIRA_BREAKER_COOLDOWN = env_float("JIRA_BREAKER_COOLDOWN", 30.0)
-# An ambiguous create is looked for in Jira for this long (search lags) before it is made again.
-JIRA_RECONCILE_WINDOW = env_float("JIRA_RECONCILE_WINDOW", 300.0)
+# An ambiguous create is looked for in Jira for this long (search lags) before it is made again,
+# counted from the write: when the unclear call ended, or would have ended for a worker killed in
+# it. Jira Cloud shows most writes in search within seconds (Atlassian's "search and reconcile").
+JIRA_RECONCILE_WINDOW = env_float("JIRA_RECONCILE_WINDOW", 60.0)
 JIRA_RECONCILE_FIRST_LOOK = env_float("JIRA_RECONCILE_FIRST_LOOK", 5.0)
 # At most one comment per ticket per interval when more events join it.
 JIRA_COMMENT_INTERVAL = env_float("JIRA_COMMENT_INTERVAL", 300.0)
 HUB_BASE_URL = env_str("HUB_BASE_URL", "http://127.0.0.1:8000")  # for links in tickets
 
-# Names whose values never reach a ticket: matched case-insensitively inside column names.
+# Names whose values are redacted before anything is stored, rendered or sent: matched
+# case-insensitively inside keys, at any depth of an event's data and old (see rules.redaction).
 HUB_REDACT_NAMES = env_list("HUB_REDACT_NAMES", "password,passwd,secret,token,api_key,card,cvv,ssn,iban")
+# A line longer than this is bad input (the publisher's --max-line-bytes has the same default).
+HUB_MAX_LINE_BYTES = env_int("HUB_MAX_LINE_BYTES", 16 * 1024 * 1024)
+# A batch still running after this many seconds stops (between events) and is kept to replay.
+HUB_BATCH_SECONDS = env_float("HUB_BATCH_SECONDS", 120.0)
+# A worker silent this long (it announces itself every 2 s) is taken for gone: /health stops
+# counting it, and the jobs it was running show as held by a stopped worker.
+HUB_WORKER_TTL = env_float("HUB_WORKER_TTL", 30.0)
+# Bounds on one render of a rule's template (rules/sandbox.py): the characters it may produce and
+# the seconds it may take. A render passing either fails as that rule's error for that event.
+HUB_RENDER_MAX_CHARS = env_int("HUB_RENDER_MAX_CHARS", 1_000_000)
+HUB_RENDER_SECONDS = env_float("HUB_RENDER_SECONDS", 1.0)
 
 # --- Retention (cold storage, PostgreSQL): records older than this many days are pruned hourly ---
 # Events, error logs, audit entries, notifications and settled job failures (never failed ones).
@@ -193,11 +246,20 @@ HUB_STATS_RETENTION_DAYS = env_int("HUB_STATS_RETENTION_DAYS", 400)
 HUB_PRUNE_BATCH = env_int("HUB_PRUNE_BATCH", 5000)
 
 # --- Celery ----------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# Redis or RabbitMQ, told by the URL's scheme (README, "Choosing a broker"). Hot state stays in
+# REDIS_URL's Redis whichever the broker is.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL  # set but empty (compose): REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# No task waits in a countdown longer than this (JIRA_BACKOFF_MAX), so none is delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
-CELERY_RESULT_BACKEND = "django-db"
+# Redis gives a message to another worker once it has been held this long unacknowledged: that is
+# how a batch held by a killed worker comes back. The longest a living worker holds one is a
+# countdown (at most JIRA_BACKOFF_MAX) and its call, or a batch (HUB_BATCH_SECONDS): the check
+# jira_bridge.E001 keeps both below it. A message held longer still (a worker busy behind a long
+# batch) is delivered twice, which the ledger and the events' keys make harmless. RabbitMQ has no
+# such timeout; on either broker the live page forgets a job a killed worker left "running" after it.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 300)
+CELERY_RESULT_BACKEND = "hub.results:RetryingDatabaseBackend"  # django-db, through a PostgreSQL restart
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 5000  # the longest pause between tries
 CELERY_RESULT_EXTENDED = True
 # No celery.backend_cleanup: beat would send it to the default queue `celery`, which no worker here
 # consumes (it would pile up in Redis). The hub prunes task results itself (notifications.prune).
@@ -210,33 +272,73 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler behind a leader lock (hub.beat): a second beat stands by.
+CELERY_BEAT_SCHEDULER = "hub.beat:LeaderScheduler"
+# The leader lock's TTL, renewed every tick: a standby takes over this long after the leader dies.
+HUB_BEAT_LOCK_SECONDS = env_float("HUB_BEAT_LOCK_SECONDS", 30.0)
+# Write each entry's last_run_at as soon as it is sent, so a beat taking over repeats nothing.
+CELERY_BEAT_SYNC_EVERY = 1
 
-OSS_CHECK_LOCK_SECONDS = env_int("OSS_CHECK_LOCK_SECONDS", 900)  # a check that dies frees its bucket then
+# A bucket check's lock TTL, renewed by the running check every third of it: a check that dies
+# frees its bucket this long after (oss_watch.lock).
+OSS_CHECK_LOCK_SECONDS = env_int("OSS_CHECK_LOCK_SECONDS", 60)
 OSS_EVENTS_QUEUE = "oss:events"
 JIRA_CREATE_QUEUE = "jira:create"
 OSS_CHECK_QUEUE = "scheduler:oss-check"
 MAINTENANCE_QUEUE = "scheduler:maintenance"
-CELERY_TASK_QUEUES = [
-    *(Queue(cdc_queue(env)) for env in HUB_ENVIRONMENTS),
-    Queue(OSS_EVENTS_QUEUE),
-    Queue(JIRA_CREATE_QUEUE),
-    Queue(DEAD_LETTER_QUEUE),
-    Queue(OSS_CHECK_QUEUE),
-    Queue(MAINTENANCE_QUEUE),
+HUB_QUEUE_NAMES = [
+    *(cdc_queue(env) for env in HUB_ENVIRONMENTS),
+    OSS_EVENTS_QUEUE,
+    JIRA_CREATE_QUEUE,
+    DEAD_LETTER_QUEUE,
+    OSS_CHECK_QUEUE,
+    MAINTENANCE_QUEUE,
 ]
+
+
+def broker_settings(url: str, queue_names: list[str], visibility_timeout: int) -> dict:
+    """The settings that follow from the broker's kind (told by the URL's scheme): HUB_BROKER, the
+    transport options (Redis: the visibility timeout; RabbitMQ: publisher confirms) and the
+    queues, declared as the publisher declares cdc:<env> (cdc_publisher.brokers). A function, so
+    that settings which change the URL (the tests') get the same."""
+    try:
+        kind = broker_kind(url)
+    except UnsupportedBroker as exc:  # the URL itself is never shown: it may hold a password
+        raise ImproperlyConfigured(f"CELERY_BROKER_URL: {exc}") from None
+    values = {
+        "HUB_BROKER": kind,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": transport_options(kind, visibility_timeout=visibility_timeout),
+        "CELERY_TASK_QUEUES": [declare_queue(name, kind) for name in queue_names],
+    }
+    if kind == RABBITMQ:
+        # A queue Celery makes up for a name none of these has (the default `celery`) is a quorum
+        # queue too. Celery turns global QoS off by itself for quorum queues, which refuse it
+        # (worker_detect_quorum_queues), and carries countdowns on them by its native delayed
+        # delivery (celery_delayed_* exchanges and queues, declared by each worker at start).
+        values.update(
+            CELERY_TASK_DEFAULT_QUEUE_TYPE="quorum",
+            CELERY_TASK_CREATE_MISSING_QUEUE_TYPE="quorum",
+            CELERY_TASK_CREATE_MISSING_QUEUE_EXCHANGE_TYPE="topic",
+        )
+    return values
+
+
+globals().update(broker_settings(CELERY_BROKER_URL, HUB_QUEUE_NAMES, CELERY_VISIBILITY_TIMEOUT))
 # The CDC batch task is routed by its sender (the publisher names the environment's queue).
 CELERY_TASK_ROUTES = {
     "jira_bridge.replay_dead_letter": {"queue": DEAD_LETTER_QUEUE},
+    "jira_bridge.requeue_stalled": {"queue": MAINTENANCE_QUEUE},  # every 15 s: not among the creates
     "jira_bridge.*": {"queue": JIRA_CREATE_QUEUE},
     "oss_watch.check_bucket": {"queue": OSS_CHECK_QUEUE},
     "oss_watch.*": {"queue": OSS_EVENTS_QUEUE},
     "notifications.*": {"queue": MAINTENANCE_QUEUE},
 }
+# A create whose message is overdue by this many seconds is sent again by jira-requeue-stalled.
+JIRA_REQUEUE_GRACE = env_float("JIRA_REQUEUE_GRACE", 30.0)
 CELERY_BEAT_SCHEDULE = {
     "jira-requeue-stalled": {
         "task": "jira_bridge.requeue_stalled",
-        "schedule": env_float("JIRA_REQUEUE_EVERY", 60.0),
+        "schedule": env_float("JIRA_REQUEUE_EVERY", 15.0),
     },
     # Maintenance expires after one interval: a worker that was down finds one run waiting, not a pile.
     "records-aggregate-daily-stats": {

@@ -21,7 +21,7 @@ def person(client, role: str):
 
 @pytest.fixture
 def failure():
-    return JobFailure.objects.create(task_name="jira_bridge.create_ticket", subject="ticket_request:1")
+    return JobFailure.objects.create(task_name="jira_bridge.create_ticket")
 
 
 def test_viewers_look_but_cannot_replay_or_edit_rules(client, failure):

@@ -116,13 +116,18 @@ def test_metrics_need_a_token_or_a_staff_login(client, admin_client, settings, b
 
 
 def test_metrics_report_events_tickets_queues_and_the_bridge(admin_client, broker):
+    from jira_bridge.models import TicketRequest
     from notifications.models import DailyStat, JobFailure
     from notifications.records import bump_daily_stats
 
     bump_daily_stats(
         {("prod", "cdc", ""): {"events": 7, "duplicates": 2}, ("prod", "cdc", "r"): {"tickets": 3}}
     )
-    JobFailure.objects.create(task_name="t", subject="ticket_request:1")
+    request = TicketRequest.objects.create(
+        key="k1", rule_name="refunds", environment="prod", state="failed", fields={"summary": "Refund"}
+    )
+    JobFailure.objects.create(task_name="jira_bridge.create_ticket", ticket_request=request)
+    JobFailure.objects.create(task_name="t")  # about neither a ticket request nor a batch: in no kind
     broker.lpush("cdc:prod", "x", "y")
     assert DailyStat.objects.count() == 2
 
@@ -133,7 +138,8 @@ def test_metrics_report_events_tickets_queues_and_the_bridge(admin_client, broke
         'hub_tickets_total{environment="prod",source="cdc"} 3.0',
         'hub_duplicates_total{environment="prod",source="cdc"} 2.0',
         'hub_queue_depth{queue="cdc:prod"} 2.0',
-        "hub_dead_letters 1.0",
+        'hub_dead_letters{kind="ticket_request"} 1.0',
+        'hub_dead_letters{kind="batch"} 0.0',
         "hub_jira_breaker_state 0.0",
     ):
         assert line in text, line
