@@ -1,6 +1,6 @@
 """The JSON API, served at /api/ and described by its OpenAPI schema (/api/openapi.json, browsable
-at /api/docs). A staff session (CSRF applies to writes) or `Authorization: Bearer <token>` from
-`manage.py create_api_token`; the token acts as its user, so roles apply the same way. Only
+at /api/docs). `Authorization: Bearer <token>` from `manage.py create_api_token`, or a staff session
+(CSRF applies to its writes); the token acts as its user, so roles apply the same way. Only
 /api/health is public."""
 
 import datetime as dt
@@ -20,24 +20,31 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 from ninja.security import HttpBearer, SessionAuthIsStaff
 
+import receivers.base
+import receivers.registry
+from core.health import report
+from core.roles import ASK_FOR_TICKETS_PERMISSION, REPLAY_PERMISSION
+from core.throttle import Throttled, count_token, refusal, uncount_token
 from dashboard import queries
 from dashboard.models import ApiToken
 from dashboard.snapshot import queue_state
-from hub.health import report
-from hub.roles import ASK_FOR_TICKETS_PERMISSION, REPLAY_PERMISSION
 from jira_bridge.ledger import TicketDraft, request_tickets
 from jira_bridge.models import TicketRequest
-from jira_bridge.tasks import replay_one, send_requests
+from jira_bridge.tasks import send_requests
 from notifications import hot
 from notifications.models import JobFailure, Source
+from pipeline.replay import replay_one
 
 PAGE_MAX = 200
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
+        """Raises throttle.Throttled for a client that has sent too many refused tokens."""
+        count_token(request)  # as refused until it proves good, so a burst cannot pass the limit
         user = ApiToken.user_for(token)
         if user is not None and user.is_staff:
+            uncount_token(request)
             request.user = user  # permissions below are the token's user's
             return user
         return None
@@ -48,8 +55,11 @@ def staff_or_token(view):
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args, **kwargs):
-        if BearerToken()(request) is not None:
-            return view(request, *args, **kwargs)
+        try:
+            if BearerToken()(request) is not None:
+                return view(request, *args, **kwargs)
+        except Throttled as exc:
+            return refusal(exc)
         return staff_member_required(view)(request, *args, **kwargs)
 
     return guarded
@@ -60,9 +70,19 @@ api = NinjaAPI(
     version="1",
     description=__doc__,
     urls_namespace="api",
-    auth=[SessionAuthIsStaff(), BearerToken()],
+    # The token first: the session's authenticator checks CSRF before it looks at anything and
+    # refuses the request outright, so a token would never be tried on a write. A browser never
+    # sends a bearer token by itself, so a request that carries one needs no CSRF check.
+    auth=[BearerToken(), SessionAuthIsStaff()],
     docs_decorator=staff_or_token,
 )
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled):
+    response = api.create_response(request, {"detail": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def require(request: HttpRequest, permission: str) -> None:
@@ -150,7 +170,9 @@ class Failure(Schema):
     task_name: str
     queue: str
     environment: str
-    subject: str
+    subject: str = Field(description="what failed: a ticket request or a stored batch")
+    ticket_request_id: int | None = None
+    batch_id: int | None = None
     state: str
     attempts: list[dict[str, Any]]
     last_error: str
@@ -175,6 +197,10 @@ class Ticket(Schema):
 
 class TicketDetail(Ticket):
     fields: dict[str, Any]
+    full_description: str = Field(
+        description="the description as rendered, before it was cut for Jira (what the cut note "
+        "points to); empty when it was not cut"
+    )
     history: list[dict[str, Any]]
     events: list[int]
 
@@ -182,12 +208,16 @@ class TicketDetail(Ticket):
 class NewTicket(Schema):
     """A ticket asked for directly (the original Jira service's POST /tickets)."""
 
-    summary: str = Field(..., min_length=1, max_length=255)
-    description: str = ""
+    summary: str = Field(
+        ..., min_length=1, description="made one line (white space runs become one space), cut to 255 with …"
+    )
+    description: str = Field("", description="over 32,767 characters: cut, with a link to the full text")
     project: str = Field("", description="Jira project key; default JIRA_DEFAULT_PROJECT")
     issue_type: str = "Task"
     priority: str = ""
-    labels: list[str] = []
+    labels: list[str] = Field(
+        [], description='each non-empty, without white space, at most 255 characters, not starting "hub-"'
+    )
     environment: str = Field(..., description="one of HUB_ENVIRONMENTS")
     idempotency_key: str = Field("", max_length=200, description="the same key never makes two tickets")
 
@@ -206,6 +236,25 @@ class DailyRow(Schema):
     bad_input: int
     latency_p50_ms: float | None = Field(None, description="event received to ticket in Jira, median")
     latency_p95_ms: float | None = None
+
+
+class Publisher(Schema):
+    """An environment's publisher, as its last batch told: all but ``environment`` are null until
+    one has come."""
+
+    environment: str
+    source: str | None = Field(None, description="binlog or maxwell")
+    origin: str | None = Field(None, description="where it reads: host and input")
+    position: str | None = Field(
+        None,
+        description="binlog file:position: where the binlog source reads on from once that batch "
+        "is delivered (its checkpoint); for Maxwell, that of the last event that had one",
+    )
+    server_id: int | None = None
+    server_uuid: str | None = Field(None, description="MySQL's; MariaDB has none")
+    log_file_created: int | None = Field(None, description="when its binlog file was begun, epoch s")
+    received_at: float | None = Field(None, description="when the hub received the batch, epoch seconds")
+    age_seconds: float | None = Field(None, description="seconds since then")
 
 
 class Replayed(Schema):
@@ -229,6 +278,11 @@ def health(request: HttpRequest):
 @api.get("/queues", response=Queues, summary="Per-queue depth, the Jira breaker and budget")
 def queues(request: HttpRequest):
     return queue_state()
+
+
+@api.get("/publishers", response=list[Publisher], summary="Per environment: the publisher's last position")
+def publishers(request: HttpRequest):
+    return hot.publishers(settings.HUB_ENVIRONMENTS)
 
 
 @api.get("/jobs", response=JobPage, summary="Finished jobs: recent from Redis, older from PostgreSQL")
@@ -301,28 +355,29 @@ def ticket(request: HttpRequest, request_id: int):
 @api.post("/tickets", response={201: TicketDetail, 200: TicketDetail}, summary="Ask for a ticket (operators)")
 def create_ticket(request: HttpRequest, body: NewTicket):
     """Through the same ledger and Jira budget as rule tickets: created once per idempotency key,
-    sent by a worker; 201 when new, 200 when the key was asked for before."""
+    sent by a worker; 201 when new, 200 when the key was asked for before. The ledger brings the
+    fields within Jira's limits; what it cannot fix (an empty summary, a bad label) is a 422, as is
+    a label starting "hub-", reserved for the hub's markers (receivers.jira.limits)."""
     require(request, ASK_FOR_TICKETS_PERMISSION)
     if body.environment not in settings.HUB_ENVIRONMENTS:
         raise HttpError(422, f"environment must be one of {settings.HUB_ENVIRONMENTS}")
     project = body.project or settings.JIRA_DEFAULT_PROJECT
     if not project:
         raise HttpError(422, "project is required (no JIRA_DEFAULT_PROJECT is set)")
-    fields: dict[str, Any] = {
-        "project": {"key": project},
-        "issuetype": {"name": body.issue_type},
-        "summary": body.summary,
-    }
-    if body.description:
-        fields["description"] = body.description
-    if body.priority:
-        fields["priority"] = {"name": body.priority}
-    if body.labels:
-        fields["labels"] = list(body.labels)
+    ticket = receivers.base.Ticket(
+        title=body.summary,
+        body=body.description,
+        labels=tuple(body.labels),
+        priority=body.priority,
+        extras={"jira": {"project": project, "issue_type": body.issue_type}},
+    )
+    problems = receivers.registry.ticket_problems(ticket)
+    if problems:
+        raise HttpError(422, "; ".join(problems))
     identity = body.idempotency_key or uuid.uuid4().hex
     key = hashlib.sha256(f"api\0{identity}".encode()).hexdigest()
     draft = TicketDraft(
-        key, None, f"api:{request.user.get_username()}", body.environment, Source.SYSTEM, fields
+        key, None, f"api:{request.user.get_username()}", body.environment, Source.SYSTEM, ticket
     )
     with transaction.atomic():
         requested = request_tickets([draft])
@@ -335,6 +390,7 @@ def ticket_detail(found: TicketRequest, events: list[int]) -> dict[str, Any]:
     return {
         **{name: getattr(found, name) for name in Ticket.model_fields},
         "fields": found.fields,
+        "full_description": found.full_description,
         "history": found.history,
         "events": events,
     }

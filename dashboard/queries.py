@@ -15,13 +15,13 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import urlencode
 from django_celery_results.models import TaskResult
 
-from jira_bridge.ledger import CREATE_TASK, dead_letter_subject
+from jira_bridge.ledger import CREATE_TASK
 from jira_bridge.models import TicketRequest
 from jira_bridge.tasks import update_ticket_task
 from notifications import hot
 from notifications.jobs import is_failure
 from notifications.models import DailyStat, ErrorLog, Event, JobFailure, Source
-from rules.render import redact_columns, sensitivity
+from rules.backfill import payload_redactors, redacted_payload
 
 Lookup = str | Callable[[str], Q]
 TICKET_TASKS = {CREATE_TASK, update_ticket_task.name}
@@ -101,20 +101,10 @@ def loads(value: str | None) -> Any:
         return value
 
 
-def redacted(event: Event, redact: list[str]) -> dict[str, Any]:
-    """The event as a ticket template saw it: sensitive columns replaced."""
-    is_sensitive = sensitivity(settings.HUB_REDACT_NAMES, redact)
-    payload = dict(event.payload) if isinstance(event.payload, dict) else {"raw": event.payload}
-    for part in ("data", "old"):
-        if part in payload:
-            payload[part] = redact_columns(payload[part], is_sensitive)
-    return payload
-
-
 @dataclass
 class TicketView:
     request: TicketRequest
-    events: list[dict[str, Any]]
+    events: list[Event]
     event_count: int
     failures: list[JobFailure]
 
@@ -123,13 +113,15 @@ def ticket_view(pk: int, events_shown: int = 20) -> TicketView | None:
     request = TicketRequest.objects.select_related("rule").filter(pk=pk).first()
     if request is None:
         return None
-    redact = list(request.rule.redact) if request.rule else []
     events = request.events.order_by("id")
+    shown, redactors = list(events[:events_shown]), payload_redactors()
+    for event in shown:
+        event.payload = redacted_payload(event, redactors)
     return TicketView(
         request=request,
-        events=[{"event": e, "redacted": redacted(e, redact)} for e in events[:events_shown]],
+        events=shown,
         event_count=events.count(),
-        failures=list(JobFailure.objects.filter(subject=dead_letter_subject(pk))),
+        failures=list(request.failures.all()),
     )
 
 

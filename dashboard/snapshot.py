@@ -1,19 +1,25 @@
-"""What the live page shows, in one dict: queues, rates, the Jira breaker and budget, workers.
+"""What the live page shows, in one dict: queues, rates, the Jira breaker and budget, workers,
+each environment's publisher.
 Recent figures come from Redis (notifications.hot); the days before today from DailyStat."""
 
 import datetime as dt
+import time
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from hub.health import count_workers
+from core.health import count_workers
 from jira_bridge.bridge import get_bridge
 from notifications import hot
+from notifications.live import publish
 from notifications.models import DailyStat, ErrorLog, JobFailure
 from notifications.records import error_summary
 
+TICK_KEY = "hub:live:tick"
+TICK_MS = 1900  # at most one snapshot per ~2 s, whichever worker gets there first
+_last_try = float("-inf")  # when this process last tried to publish a snapshot
 RATES = ("events", "tickets")
 LAST_24H = ("events", "matched", "tickets", "failures", "bad_input")
 
@@ -31,7 +37,15 @@ def queue_state() -> dict[str, Any]:
         queue["dead_letter"] = dead.pop(queue["name"], 0)
     if dead:  # failures of a queue no longer configured: still shown, never hidden
         queues.append(
-            {"name": "other", "waiting": 0, "active": 0, "scheduled": 0, "dead_letter": sum(dead.values())}
+            {
+                "name": "other",
+                "waiting": 0,
+                "active": 0,
+                "scheduled": 0,
+                "held": 0,
+                "held_since": None,
+                "dead_letter": sum(dead.values()),
+            }  # fmt: skip
         )
     bridge = get_bridge()
     breaker, budget = bridge.breaker.state(), bridge.budget.state()
@@ -53,6 +67,7 @@ def snapshot() -> dict[str, Any]:
         "environments": envs,
         "per_minute": hot.per_minute(envs, RATES),
         "last_24h": {env: {name: sum(values) for name, values in hourly[env].items()} for env in envs},
+        "publishers": hot.publishers(envs),
     }
 
 
@@ -82,3 +97,18 @@ def page(limit: int = 50) -> dict[str, Any]:
         "errors": latest_errors(),
         "earlier_days": [{**row, "day": row["day"].isoformat()} for row in earlier_days()],
     }
+
+
+def publish_snapshot() -> bool:
+    """Publish the live page's snapshot (after every job, and at every worker heartbeat), unless
+    this process tried in the last ~2 s or another process did (checked in Redis only once this
+    process's own wait is over: most jobs pay nothing for it)."""
+    global _last_try
+    now = time.monotonic()
+    if now - _last_try < TICK_MS / 1000:
+        return False
+    _last_try = now
+    if not hot.hub_redis().set(TICK_KEY, 1, nx=True, px=TICK_MS):
+        return False
+    publish("snapshot", snapshot())
+    return True

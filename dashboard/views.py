@@ -1,5 +1,6 @@
 """The hub's pages beside the admin (staff logins only): the live page and its event stream, one
-job, one ticket request with its events, and the error viewer with replay for operators."""
+job, one ticket request with its events (by id or by ledger key), and the error viewer with replay
+for operators."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -11,11 +12,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_eventstream.views import events
 
+from core.roles import RAW_INPUT_PERMISSION, REPLAY_PERMISSION
 from dashboard import queries
 from dashboard.snapshot import page
-from hub.roles import REPLAY_PERMISSION
-from jira_bridge.tasks import replay_one
+from jira_bridge.models import TicketRequest
 from notifications.models import JobFailure, Source
+from pipeline.replay import replay_one
 
 
 def show(request: HttpRequest, template: str, title: str, **context) -> HttpResponse:
@@ -55,6 +57,16 @@ def ticket(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
+def ticket_by_key(request: HttpRequest, key: str) -> HttpResponse:
+    """A request by its ledger key: the link a cut description carries, written before the
+    request had an id."""
+    pk = TicketRequest.objects.filter(key=key).values_list("pk", flat=True).first()
+    if pk is None:
+        raise Http404("no ticket request with this key")
+    return redirect("dashboard:ticket", pk=pk)
+
+
+@staff_member_required
 def errors(request: HttpRequest) -> HttpResponse:
     try:
         filters = queries.Filters.from_query(request.GET)
@@ -64,7 +76,8 @@ def errors(request: HttpRequest) -> HttpResponse:
     error_rows = Paginator(filters.errors(), 50).get_page(request.GET.get("page"))
     return show(request, "dashboard/errors.html", "Errors and failures", filters=filters, errors=error_rows,
                 failures=failures, sources=Source.choices,
-                can_replay=request.user.has_perm(REPLAY_PERMISSION))  # fmt: skip
+                can_replay=request.user.has_perm(REPLAY_PERMISSION),
+                can_see_raw=request.user.has_perm(RAW_INPUT_PERMISSION))  # fmt: skip
 
 
 @require_POST

@@ -9,9 +9,11 @@ from django_celery_results.models import TaskResult
 
 from dashboard.models import ApiToken
 from jira_bridge.bridge import get_bridge
-from jira_bridge.models import OutboxTicket, TicketRequest
+from jira_bridge.models import TicketRequest
 from notifications import hot
 from notifications.models import DailyStat, JobFailure
+from receivers.jira.limits import marker_label
+from receivers.outbox.models import OutboxTicket
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +88,8 @@ def test_a_session_write_needs_the_csrf_token(broker):
 def test_queues_show_depths_and_dead_letters(viewer, broker):
     broker.rpush("cdc:staging", "a", "b", "c")
     JobFailure.objects.create(
-        task_name="jira_bridge.create_ticket", queue="jira:create", subject="ticket_request:1"
+        task_name="jira_bridge.create_ticket",
+        queue="jira:create",
     )
     body = viewer.get("/api/queues").json()
     queues = {q["name"]: q for q in body["queues"]}
@@ -120,7 +123,7 @@ def dead_letter(environment: str = "prod") -> JobFailure:
     )  # fmt: skip
     return JobFailure.objects.create(
         task_name="jira_bridge.create_ticket", queue="jira:create", environment=environment,
-        subject=f"ticket_request:{request.pk}", payload={"request_id": request.pk, "rule": "refunds"},
+        ticket_request=request, payload={"request_id": request.pk, "rule": "refunds"},
     )  # fmt: skip
 
 
@@ -161,10 +164,14 @@ def test_a_ticket_asked_for_goes_through_the_ledger_once_and_within_the_budget(
     assert first.json()["id"] == again.json()["id"], "the same idempotency key, the same request"
     request = TicketRequest.objects.get()
     assert request.fields["project"] == {"key": "OPS"} and request.fields["labels"][0] == "manual"
-    assert request.fields["labels"][1] == request.marker, "the ledger's marker, as for rule tickets"
+    assert request.fields["labels"][1] == marker_label(request.key), (
+        "the ledger's marker, as for rule tickets"
+    )
     assert broker.llen("jira:create") == 1, "one create sent to the Jira queue"
 
-    # the bridge (here in-process) creates it, taking a token from the shared budget
+    # the bridge (here in-process) creates it, taking a token from the shared budget (which
+    # refills slowly here, so the token is still missing when looked at, however loaded the machine)
+    settings.JIRA_RATE = 0.01
     bridge = get_bridge()
     before = bridge.budget.state().tokens
     bridge.create(request.pk)
@@ -241,3 +248,72 @@ def test_a_job_name_filter_applies_before_the_page_is_cut(viewer):
         )
     jobs = viewer.get("/api/jobs", {"name": "cdc.process_batch", "size": 2}).json()["jobs"]
     assert [j["id"] for j in jobs] == ["n3", "n0"], "both batches, though four newer jobs of another name"
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"summary": " \n "}, "summary: empty"),
+        ({"labels": ["ok", ""]}, "an empty label"),
+        ({"labels": ["two words"]}, "'two words' has white space"),
+        ({"labels": ["x" * 256]}, "longer than 255 characters"),
+    ],
+)
+def test_a_ticket_jira_would_refuse_is_refused_with_the_reason(operator, settings, change, reason):
+    settings.JIRA_DEFAULT_PROJECT = "OPS"
+    body = {"summary": "Rotate the prod keys", "environment": "prod", **change}
+    refused = operator.post("/api/tickets", body, content_type="application/json")
+    assert refused.status_code == 422 and reason in refused.json()["detail"], refused.content
+    assert not TicketRequest.objects.exists(), "nothing asked for"
+
+
+def test_a_cut_description_can_be_read_in_full_through_the_api(operator, settings):
+    # Given a ticket whose description Jira's limit cut, and one it did not
+    settings.JIRA_DEFAULT_PROJECT = "OPS"
+    description = "d" * 39_990 + "THE-END-42"
+    long = operator.post(
+        "/api/tickets", {"summary": "Long", "description": description, "environment": "prod"},
+        content_type="application/json",
+    ).json()  # fmt: skip
+    short = operator.post(
+        "/api/tickets", {"summary": "Short", "description": "d", "environment": "prod"},
+        content_type="application/json",
+    ).json()  # fmt: skip
+
+    # When an API client reads them
+    read_long = operator.get(f"/api/tickets/{long['id']}").json()
+    read_short = operator.get(f"/api/tickets/{short['id']}").json()
+
+    # Then the cut one has its text as rendered, what the cut note points to; the other none
+    assert "THE-END-42" not in read_long["fields"]["description"], "Jira's copy is cut"
+    assert read_long["full_description"] == description, "the full text, as rendered"
+    assert long["full_description"] == description, "the answer to the POST has it too"
+    assert read_short["full_description"] == "", "not cut: nothing more to read"
+
+
+@pytest.mark.parametrize("label", ["hub-0123456789abcdef0123", "HUB-anything"])
+def test_a_label_that_could_pass_for_the_hubs_marker_is_refused(operator, settings, label):
+    """Another request's marker would make that request, after an unclear create, take this
+    ticket for its own."""
+    # Given an operator asking for a ticket with a label starting "hub-"
+    settings.JIRA_DEFAULT_PROJECT = "OPS"
+    body = {"summary": "Rotate the prod keys", "environment": "prod", "labels": ["keys", label]}
+
+    # When it is posted
+    refused = operator.post("/api/tickets", body, content_type="application/json")
+
+    # Then it is refused with the reason, and nothing is asked for
+    assert refused.status_code == 422, refused.content
+    assert "reserved for the hub's markers" in refused.json()["detail"], refused.json()
+    assert not TicketRequest.objects.exists(), "nothing asked for"
+
+
+def test_a_ticket_is_brought_within_jiras_limits_where_it_can_be(operator, settings):
+    settings.JIRA_DEFAULT_PROJECT = "OPS"
+    body = {"summary": "Rotate\nthe prod\tkeys", "description": "d" * 40_000, "environment": "prod"}
+    asked = operator.post("/api/tickets", body, content_type="application/json")
+    assert asked.status_code == 201, asked.content
+    fields = asked.json()["fields"]
+    assert fields["summary"] == "Rotate the prod keys", "one line, white space runs made one space"
+    assert len(fields["description"]) == 32_767 and "cut" in fields["description"][-200:].lower()
+    assert TicketRequest.objects.get().full_description == "d" * 40_000

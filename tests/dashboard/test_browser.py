@@ -1,6 +1,7 @@
 """The live page in a real browser (Debian's chromium, headless, driven by Playwright): log in,
 open the live page, publish a change, and see it arrive without a reload. With
-HUB_UPDATE_SCREENSHOT=1 the test also refreshes the README's screenshot (docs/live-page.png)."""
+HUB_UPDATE_SCREENSHOT=1 the test also refreshes the README's screenshot (docs/live-page.png).
+Any page that breaks a rule of the hub's Content-Security-Policy fails its test."""
 
 import os
 import shutil
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django_celery_beat.models import CrontabSchedule
 
+from jira_bridge.models import TicketRequest
 from tests.conftest import EXAMPLES, ROOT, run_publisher, wait_for
 from tests.dashboard.test_live import REFUND
 
@@ -40,6 +43,21 @@ def open_browser():
         playwright.stop()
 
 
+def watch_for_csp_violations(page) -> list[str]:
+    """Chromium reports what the Content-Security-Policy refused on the console; collect it."""
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    return violations
+
+
+def log_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/live/")
+
+
 def test_a_published_change_appears_on_the_live_page_without_a_reload(
     broker, start_web, start_worker, open_browser, tmp_path
 ):
@@ -53,11 +71,8 @@ def test_a_published_change_appears_on_the_live_page_without_a_reload(
 
     # When the operator logs in, the live page opens and says it is live
     page = open_browser().new_page(viewport={"width": 1400, "height": 900})
-    page.goto(f"{base}/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "a-long-password")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/live/")
+    violations = watch_for_csp_violations(page)
+    log_in(page, base, "ops", "a-long-password")
     page.wait_for_selector("#hub-connection.hub-ok", timeout=30_000)
     page.evaluate("window.hubSamePage = true")  # gone if the page were reloaded
 
@@ -95,6 +110,37 @@ def test_a_published_change_appears_on_the_live_page_without_a_reload(
     page.click("text=its events, rule, ticket and attempts")
     content = page.inner_text("#content")
     assert "Rendered ticket" in content and "as received" in content and "OUTBOX-" in content, content[:500]
+    assert violations == [], "the Content-Security-Policy refused parts of the pages"
+
+
+def test_the_hubs_pages_break_no_rule_of_their_content_security_policy(broker, start_web, open_browser):
+    # Given an admin (periodic tasks are theirs to edit), a ticket request, a crontab schedule and the
+    # web process
+    User.objects.create_superuser("admin", password="a-long-password")
+    ticket = TicketRequest.objects.create(key="k", rule_name="refunds", environment="prod",
+                                          fields={"summary": "Refund"})  # fmt: skip
+    CrontabSchedule.objects.create(minute="0", hour="4")
+    base = start_web()
+    page = open_browser().new_page()
+    violations = watch_for_csp_violations(page)
+
+    # When the admin logs in and opens the hub's pages, the admin's and the API docs
+    log_in(page, base, "admin", "a-long-password")
+    page.wait_for_selector("#hub-connection.hub-ok", timeout=30_000)
+    for url in ("/errors/", f"/tickets/{ticket.pk}/", "/admin/", "/admin/axes/accessattempt/",
+                "/admin/rules/rule/add/"):  # fmt: skip
+        page.goto(f"{base}{url}")
+        page.wait_for_load_state("load")
+    page.goto(f"{base}/api/docs")
+    page.wait_for_selector("#swagger-ui .info", timeout=30_000)
+
+    # and picks a schedule on a periodic task's form (django-celery-beat's script, moved to a file)
+    page.goto(f"{base}/admin/django_celery_beat/periodictask/add/")
+    page.select_option("#id_crontab", index=1)
+    page.wait_for_selector(".field-crontab .help >> text=Translation:", timeout=10_000)
+
+    # Then nothing on them was refused by the policy
+    assert violations == [], "the Content-Security-Policy refused parts of the pages"
 
 
 def prod_tickets(page) -> int:

@@ -4,6 +4,7 @@ queue depths."""
 import datetime as dt
 import time
 
+import orjson
 import pytest
 from django.conf import settings
 
@@ -62,12 +63,14 @@ def test_queue_depth_counts_waiting_active_and_scheduled_and_forgets_stale_entri
     broker.rpush("cdc:prod", "m1", "m2")
     hot.job_started("a1", "cdc:prod", "x")
     hot.job_scheduled("s1", "jira:create", time.time() + 30)
-    stale = time.time() - settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] - 10
+    stale = time.time() - settings.CELERY_VISIBILITY_TIMEOUT - 10
     broker.hset("hub:active:cdc:prod", "dead", f'{{"name": "x", "started": {stale}}}')
     broker.zadd("hub:scheduled:jira:create", {"lost": stale})
 
     depths = {q["name"]: q for q in hot.queue_depths()}
-    assert depths["cdc:prod"] == {"name": "cdc:prod", "waiting": 2, "active": 1, "scheduled": 0}
+    assert depths["cdc:prod"] == {
+        "name": "cdc:prod", "waiting": 2, "active": 1, "scheduled": 0, "held": 0, "held_since": None
+    }  # fmt: skip
     assert depths["jira:create"]["scheduled"] == 1, "a retry lost with its worker is not counted"
     assert not broker.hexists("hub:active:cdc:prod", "dead")
 
@@ -85,10 +88,27 @@ def test_hourly_counters_live_as_long_as_the_hot_retention(
 
 
 def test_workers_are_counted_from_heartbeats_and_silent_ones_dropped(broker):
-    from hub.health import WORKER_TTL, WORKERS_KEY, count_workers, note_worker_alive
+    from core.health import WORKERS_KEY, count_workers, note_worker_alive
 
     note_worker_alive("w1@host")
     note_worker_alive("w2@host")
-    broker.zadd(WORKERS_KEY, {"gone@host": time.time() - WORKER_TTL - 1})
+    broker.zadd(WORKERS_KEY, {"gone@host": time.time() - settings.HUB_WORKER_TTL - 1})
     assert count_workers() == 2
     assert broker.zscore(WORKERS_KEY, "gone@host") is None, "a silent worker is forgotten"
+
+
+def test_a_job_whose_worker_stopped_announcing_itself_is_shown_as_held(broker):
+    from core.health import WORKERS_KEY, note_worker_alive
+
+    # Given a job running on a live worker and two on a worker silent past HUB_WORKER_TTL
+    note_worker_alive("alive@host")
+    broker.zadd(WORKERS_KEY, {"killed@host": time.time() - settings.HUB_WORKER_TTL - 1})
+    hot.job_started("on-live", "cdc:prod", "rules.process_batch", "alive@host")
+    hot.job_started("on-dead-1", "cdc:prod", "rules.process_batch", "killed@host")
+    time.sleep(0.01)
+    hot.job_started("on-dead-2", "cdc:prod", "rules.process_batch", "killed@host")
+    first = orjson.loads(broker.hget("hub:active:cdc:prod", "on-dead-1"))["started"]
+
+    # Then all three are active, two of them held, since the older one started
+    prod = next(q for q in hot.queue_depths() if q["name"] == "cdc:prod")
+    assert (prod["active"], prod["held"], prod["held_since"]) == (3, 2, first)

@@ -28,6 +28,12 @@
     const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
     return d.toISOString().slice(5, 19).replace("T", " ");
   }
+  function ago(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    if (seconds < 120) return Math.round(seconds) + " s";
+    if (seconds < 7200) return Math.round(seconds / 60) + " min";
+    return Math.round(seconds / 3600) + " h";
+  }
   function spark(values) {
     const box = el("span", null, "hub-spark");
     const max = Math.max(1, ...values);
@@ -43,7 +49,9 @@
     document.getElementById("hub-updated").textContent = time(state.at);
     document.getElementById("hub-workers").textContent = state.workers;
     fill("hub-queues", state.queues.map(function (q) {
+      const held = q.held ? q.held + " since " + time(q.held_since) : 0;
       return row([q.name, num(q.waiting), num(q.active), num(q.scheduled),
+                  el("td", held, "hub-num" + (q.held ? " hub-bad" : "")),
                   el("td", q.dead_letter, "hub-num" + (q.dead_letter ? " hub-bad" : ""))]);
     }));
     fill("hub-rates", state.environments.map(function (env) {
@@ -57,6 +65,11 @@
     const budget = state.budget;
     document.getElementById("hub-budget").textContent = budget.tokens + " of " + budget.burst + " tokens" +
       (budget.paused_for > 0 ? ", paused " + budget.paused_for.toFixed(1) + " s (429)" : "");
+    fill("hub-publishers", (state.publishers || []).map(function (p) {
+      const server = p.server_uuid || (p.server_id ? "server_id " + p.server_id : "");
+      const where = p.position ? p.position + (server ? " (" + server + ")" : "") : (p.source ? "—" : "nothing received");
+      return row([p.environment, p.source || "—", where, num(ago(p.age_seconds))]);
+    }));
     const days = state.environments.map(function (env) {
       const t = state.last_24h[env];
       return row(["last 24 h", env, num(t.events), num(t.matched), num(t.tickets), num(t.failures), num(t.bad_input)]);
