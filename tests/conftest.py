@@ -1,6 +1,4 @@
 import os
-import re
-import shlex
 import socket
 import subprocess
 import sys
@@ -13,6 +11,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from bench.services import procfile_command
+from tests.brokers import create_vhost, delete_vhost, is_rabbitmq, purge
 from tests.fakes.jira import FakeJira
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,13 +20,30 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def rabbitmq_session_vhost():
+    """On RabbitMQ (HUB_TEST_BROKER_URL=amqp://...), the URL's vhost made afresh for the session
+    and deleted after it (tests/brokers.py)."""
+    url = settings.CELERY_BROKER_URL
+    if not is_rabbitmq(url):
+        yield None
+        return
+    create_vhost(url)
+    yield url
+    delete_vhost(url)
+
+
 @pytest.fixture
 def broker() -> redis.Redis:
-    """The tests' Redis database, emptied before the test."""
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    """The tests' Redis database (the hub's hot state, and the broker unless the tests run on
+    RabbitMQ), emptied before the test, as are the hub's queues on RabbitMQ."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    queues = [queue.name for queue in settings.CELERY_TASK_QUEUES]
     client.flushdb()
+    purge(settings.CELERY_BROKER_URL, queues)
     yield client
     client.flushdb()
+    purge(settings.CELERY_BROKER_URL, queues)
 
 
 @pytest.fixture
@@ -46,18 +63,6 @@ def wait_for(condition, timeout: float = 60.0, interval: float = 0.1, message: s
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting after {timeout}s: {message or condition}")
         time.sleep(interval)
-
-
-def procfile_command(name: str, env: dict[str, str] | None = None) -> list[str]:
-    """The command the Procfile runs for a process, so the tests start what operators start;
-    ``${NAME:-default}`` is expanded from ``env`` as the shell would."""
-    env = env or {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            command = line.split(":", 1)[1]
-            command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m[1], m[2]), command)
-            return shlex.split(command)
-    raise LookupError(f"no {name} in Procfile")
 
 
 def process_env(**extra: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """A Maxwell file in, Jira tickets out: a real publisher process, a real worker, PostgreSQL,
-Redis, and the real ``jira`` client talking to a fake Jira over HTTP."""
+Redis, the broker (Redis or RabbitMQ: marked ``brokers``), and the real ``jira`` client talking
+to a fake Jira over HTTP."""
 
 import pytest
 from django.core.management import call_command
@@ -8,6 +9,7 @@ from jira_bridge.models import TicketRequest
 from notifications.models import DailyStat, ErrorLog, Event
 from tests.conftest import EXAMPLES, run_publisher, wait_for
 
+# Every test but the 100k-row one (throughput, nothing of the broker's) is marked brokers.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 REFUNDS = [f"Order {i} refunded in prod" for i in range(10, 151, 10)]
@@ -17,6 +19,7 @@ DIGEST = ["Inventory changing in prod (shop.inventory)"]
 EXPECTED = sorted(REFUNDS + LARGE_ORDERS + DELETED + DIGEST)
 
 
+@pytest.mark.brokers
 def test_the_example_file_becomes_exactly_the_tickets_the_rules_call_for(broker, fake_jira, start_worker):
     # Given the example rules and a worker started as the Procfile starts it, with Jira configured
     call_command("import_rules", str(EXAMPLES / "rules.yaml"))
@@ -46,6 +49,11 @@ def test_the_example_file_becomes_exactly_the_tickets_the_rules_call_for(broker,
     assert large["fields"]["labels"][:2] == ["cdc", "large-order"]
     assert large["fields"]["labels"][2].startswith("hub-"), "the ledger's marker label"
     assert "Card: [redacted]" in large["fields"]["description"], large["fields"]["description"]
+    # and so are the secrets inside the deleted customers' JSON column, at every depth
+    gone = next(i for i in fake_jira.issues.values() if i["fields"]["summary"] == DELETED[0])
+    assert "'api_token': '[redacted]'" in gone["fields"]["description"], gone["fields"]["description"]
+    assert "'devices': [{'push_secret': '[redacted]'}]" in gone["fields"]["description"]
+    assert b"tok-demo-" not in fake_jira.sent() and b"push-demo-" not in fake_jira.sent()
 
     # and each Jira key is recorded against its events (119 inventory events on one digest)
     keys = set(TicketRequest.objects.values_list("jira_key", flat=True))
@@ -66,6 +74,7 @@ def test_the_example_file_becomes_exactly_the_tickets_the_rules_call_for(broker,
     assert (totals.events, totals.bad_input) == (495, 5)
 
 
+@pytest.mark.brokers
 def test_outbox_mode_keeps_the_tickets_in_the_hub(broker, start_worker):
     # Given no Jira configured
     call_command("import_rules", str(EXAMPLES / "rules.yaml"))
@@ -76,7 +85,7 @@ def test_outbox_mode_keeps_the_tickets_in_the_hub(broker, start_worker):
     assert result.returncode == 0, result.stderr.decode()
 
     # Then the tickets exist in the outbox, with exactly the fields that would have been sent
-    from jira_bridge.models import OutboxTicket
+    from receivers.outbox.models import OutboxTicket
 
     wait_for(lambda: OutboxTicket.objects.count() >= len(EXPECTED), message="outbox tickets")
     wait_for(
@@ -98,6 +107,7 @@ def test_outbox_mode_keeps_the_tickets_in_the_hub(broker, start_worker):
     assert "lines 1-500, 495 events, 5 rejected" in batch.task_args, batch.task_args
 
 
+@pytest.mark.brokers
 def test_a_worker_retries_transient_jira_errors_until_the_ticket_exists_once(broker, fake_jira, start_worker):
     # Given Jira failing the next two calls with 503
     call_command("import_rules", str(EXAMPLES / "rules.yaml"))
@@ -122,6 +132,7 @@ def test_a_worker_retries_transient_jira_errors_until_the_ticket_exists_once(bro
     assert len(fake_jira.creates()) == 3, "two failed creates, each looked for before the next"
 
 
+@pytest.mark.brokers
 def test_the_worker_consumes_every_queue_but_the_dead_letter(broker, start_worker):
     from hub.celery import app
 
@@ -141,8 +152,9 @@ def test_the_worker_consumes_every_queue_but_the_dead_letter(broker, start_worke
     )
 
 
+@pytest.mark.brokers
 def test_a_maxwell_restart_that_replays_the_stream_creates_nothing_twice(broker, start_worker):
-    from jira_bridge.models import OutboxTicket
+    from receivers.outbox.models import OutboxTicket
 
     # Given the example file published once, and its tickets made
     call_command("import_rules", str(EXAMPLES / "rules.yaml"))
@@ -164,8 +176,8 @@ def test_a_maxwell_restart_that_replays_the_stream_creates_nothing_twice(broker,
 
 
 def test_a_bulk_update_of_100k_rows_under_a_grouped_rule_is_one_ticket(broker, start_worker):
-    from jira_bridge.models import OutboxTicket
     from notifications.models import Event
+    from receivers.outbox.models import OutboxTicket
 
     # Given the example rules (inventory-churn: grouped by env, database, table; 10 minutes)
     call_command("import_rules", str(EXAMPLES / "rules.yaml"))
