@@ -26,9 +26,9 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from core.health import count_workers, note_worker_alive  # noqa: E402
+from core.redis import hub_redis  # noqa: E402
 from dashboard.snapshot import snapshot  # noqa: E402
-from hub.health import count_workers, note_worker_alive  # noqa: E402
-from hub.redis import hub_redis  # noqa: E402
 from notifications import jobs  # noqa: E402
 from notifications.live import publish  # noqa: E402
 

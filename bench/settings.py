@@ -7,7 +7,8 @@ from hub.settings import DATABASES
 
 DATABASES["default"]["NAME"] = os.environ.get("HUB_BENCH_DB", "eventhub_bench")
 REDIS_URL = os.environ.get("HUB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_URL = REDIS_URL  # the benchmarks read the queues as Redis lists: Redis only
+globals().update(broker_settings(CELERY_BROKER_URL, HUB_QUEUE_NAMES, CELERY_VISIBILITY_TIMEOUT))  # noqa: F405
 EVENTSTREAM_REDIS = parse_redis_url(REDIS_URL)  # noqa: F405
 CELERY_RESULT_BACKEND = None  # the baseline stores no results either
 JIRA_URL = os.environ.get("HUB_BENCH_JIRA_URL", "")

@@ -47,7 +47,11 @@ for i in range(1, 61):
         )
     )
 for i in range(1, 4):
-    events.append(row("delete", "customers", {"id": 1000 + i, "email": f"gone{i}@example.com"}))
+    # A JSON column holding secrets at depth: the tickets print it, redacted (see rules.yaml).
+    profile = {"plan": "pro", "api_token": f"tok-demo-{i}", "devices": [{"push_secret": f"push-demo-{i}"}]}
+    events.append(
+        row("delete", "customers", {"id": 1000 + i, "email": f"gone{i}@example.com", "profile": profile})
+    )
 for i in range(1, 120):
     events.append(row("update", "inventory", {"sku": f"SKU-{i:04d}", "qty": i}, old={"qty": i + 1}))
 rng.shuffle(events)
