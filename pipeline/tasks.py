@@ -1,15 +1,19 @@
 import logging
+import random
+import re
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from cdc_publisher.contract import BATCH_TASK
 from cdc_publisher.events import kept_text
+from core.broker import broker_countdown
 from jira_bridge.tasks import DEAD_LETTER_TASK, send_requests
 from notifications import hot
 from notifications.fields import exact_json
@@ -23,20 +27,43 @@ from rules.matching import load_rule_index
 log = logging.getLogger(__name__)
 
 # For every task that takes a batch of events: kept and retried while the database is down.
-BATCH_TASK_OPTIONS = {
-    "bind": True,
-    "autoretry_for": DATABASE_DOWN,
-    "retry_backoff": True,
-    "retry_backoff_max": 300,
-    "max_retries": None,
-}
+BATCH_TASK_OPTIONS = {"bind": True, "max_retries": None}
+# The longest wait between two tries of a batch while the database is down: a database back from a
+# restart has its batches within a minute, and the wait stays far below Redis's visibility timeout.
+BATCH_RETRY_MAX = 60
+# What RabbitMQ's delayed delivery puts in front of a routing key: the countdown's bits, "0.1.1.".
+DELAY_BITS = re.compile(r"^(?:[01]\.)+")
+
+
+def origin_queue(task) -> str:
+    """The queue a batch came from, as its sender named it (a batch task has no route of its own:
+    the publisher chooses cdc:<env>). Empty when the task did not come from a broker."""
+    return DELAY_BITS.sub("", (task.request.delivery_info or {}).get("routing_key") or "")
+
+
+def retry_while_database_down(task, exc: Exception) -> Retry:
+    """Send the batch again to its own queue after a jittered, doubling wait of 1 to 60 s.
+
+    Named, not left to Celery's autoretry: a retry without a queue is routed to Celery's default
+    queue, which no worker of the hub consumes. On Redis that went unseen, because the countdown
+    waits in the worker; on RabbitMQ a countdown travels through the delayed-delivery exchanges,
+    which route it by the queue the retry names, and the batch was left in `celery`."""
+    wait = random.randint(1, min(BATCH_RETRY_MAX, 2 ** min(task.request.retries, 16)))
+    return task.retry(exc=exc, countdown=broker_countdown(wait), queue=origin_queue(task) or None)
 
 
 def run_batch(task, read: Callable[[Any], Lines], batch: Any, source: str) -> dict[str, Any]:
     """Process a batch of events and send the ticket requests it made. A line that cannot be
     processed is isolated (pipeline.batches); what a fault of the hub's (or HUB_BATCH_SECONDS)
-    stopped is stored with a job failure to replay. Only the database being down leaves the
-    message to be tried again."""
+    stopped is stored with a job failure to replay. Only the database being down, wherever it is
+    met, sends the batch to be tried again."""
+    try:
+        return process_batch(task, read, batch, source)
+    except DATABASE_DOWN as exc:
+        raise retry_while_database_down(task, exc) from exc
+
+
+def process_batch(task, read: Callable[[Any], Lines], batch: Any, source: str) -> dict[str, Any]:
     try:
         lines = read(batch)
     except NotABatch as exc:
@@ -90,7 +117,7 @@ def keep_failed_batch(task, lines: Lines, exc: Exception) -> None:
     record_job_failure(
         task_name=task.name,
         task_id=task.request.id or "",
-        queue=(task.request.delivery_info or {}).get("routing_key") or "",
+        queue=origin_queue(task),
         environment=lines.env,
         batch=stored,
         payload={"events": len(lines.parsed), "rejected": len(lines.errors), "origin": lines.origin},

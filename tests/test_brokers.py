@@ -9,15 +9,17 @@ import signal
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from kombu import Connection, Queue
 
+from bench.services import CuttableProxy
 from core.health import check_broker
 from hub.metrics import HubCollector
 from jira_bridge.models import TicketRequest
 from notifications import hot
 from notifications.models import Event
 from tests.brokers import is_rabbitmq, rabbitmq_vhost, rabbitmqctl, vhost_of
-from tests.conftest import EXAMPLES, free_port, run_publisher, wait_for
+from tests.conftest import EXAMPLES, free_port, process_env, run_publisher, wait_for
 from tests.jira_bridge.test_faults_with_workers import expected, refunds
 
 pytestmark = [pytest.mark.brokers, pytest.mark.django_db(transaction=True)]
@@ -164,6 +166,37 @@ def test_a_worker_killed_mid_batch_on_rabbitmq_has_its_batch_redelivered_at_once
     refund_summaries = sorted(s for s in fake_jira.summaries if s.startswith("Order "))
     assert refund_summaries == expected(20), "refund tickets missing or made twice"
     assert len(fake_jira.creates()) == 21, "one create per ticket: 20 refunds and one digest"
+
+
+def test_a_batch_that_meets_the_database_down_is_tried_again_on_its_own_queue(broker, start_worker):
+    # Given a worker that reaches PostgreSQL through a proxy (on RabbitMQ a countdown travels
+    # through Celery's delayed-delivery exchanges, which route it by the queue the retry names)
+    database = connection.settings_dict
+    proxy = CuttableProxy(("127.0.0.1", int(database["PORT"] or 5432)))
+    try:
+        url = process_env()["DATABASE_URL"].replace(
+            f"@{database['HOST'] or ''}:{database['PORT'] or ''}/", f"@127.0.0.1:{proxy.port}/"
+        )
+        worker = start_worker(DATABASE_URL=url)
+
+        # When the database cannot be reached as a batch of three refunds arrives
+        proxy.cut()
+        result = run_publisher("prod", refunds(3))
+        assert result.returncode == 0, result.stderr.decode()
+        wait_for(
+            lambda: "Retry in" in worker.log.read_text() or "_store_result" in worker.log.read_text(),
+            message="the batch tried while the database is down",
+        )
+        # and can again
+        proxy.mend()
+
+        # Then the batch comes back to cdc:prod (not to Celery's default queue, which no worker
+        # of the hub consumes) and its three events are recorded
+        wait_for(lambda: Event.objects.count() == 3, timeout=120, message="the retried batch recorded")
+        retries = [line for line in worker.log.read_text().splitlines() if "retry: Retry in" in line]
+        assert retries and all("Retry in 0s" not in line for line in retries), retries
+    finally:
+        proxy.close()
 
 
 @rabbitmq_only
