@@ -1,7 +1,7 @@
 """What every receiver kind shares: the hub's own ticket, the errors a delivery ends in, and the
 protocol a kind implements. Imports no app of the hub."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -111,6 +111,9 @@ class Receiver(Protocol):
 
     def problems(self, ticket: Ticket) -> list[str]:
         """What the receiver would refuse and ``prepare`` cannot mend, one reason each."""
+
+    def label_problems(self, labels: Sequence[str]) -> list[str]:
+        """What the receiver would refuse of these labels alone (a rule's, checked at import)."""
 
     def deliver(self, payload: dict[str, Any]) -> str:
         """Send; the external key. Raises TransientError, AmbiguousError or PermanentError."""

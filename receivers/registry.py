@@ -1,6 +1,8 @@
 """The receiver kinds, in one table, and the default receiver, which takes every ticket today:
 Jira when JIRA_URL is set, else the outbox."""
 
+from collections.abc import Sequence
+
 from django.conf import settings
 
 from receivers.base import Receiver, Ticket
@@ -31,3 +33,8 @@ def default_receiver() -> Receiver:
 def ticket_problems(ticket: Ticket) -> list[str]:
     """What the default receiver would refuse of ``ticket`` and cannot mend."""
     return default_receiver().problems(ticket)
+
+
+def label_problems(labels: Sequence[str]) -> list[str]:
+    """What the default receiver would refuse of a rule's labels."""
+    return default_receiver().label_problems(labels)

@@ -15,8 +15,7 @@ from django.conf import settings
 from django.template import TemplateSyntaxError
 
 from cdc_publisher.events import ROW_TYPES
-from receivers.base import Ticket
-from receivers.registry import ticket_problems
+from receivers.registry import label_problems
 from rules.models import SPEC_KEYS, TICKET_KEYS
 from rules.render import compile_template
 
@@ -287,8 +286,7 @@ def validate_ticket(ticket: dict[str, Any], problems: list[str]) -> dict[str, An
     labels = string_list(ticket.get("labels", []), "ticket.labels", problems)
     # The labels are the rule's own, the same on every ticket: what the receiver would refuse of
     # them is refused now, not on every event.
-    only_labels = Ticket(title="-", labels=tuple(labels), extras={"jira": {"project": "-"}})
-    problems += [f"ticket.{problem}" for problem in ticket_problems(only_labels)]
+    problems += [f"ticket.{problem}" for problem in label_problems(labels)]
     if labels:
         out["labels"] = labels
     return out

@@ -7,6 +7,7 @@ The guarantee is at least once: SMTP cannot be asked whether a message it was gi
 connection dropped was queued, so it is sent again, under the same Message-ID."""
 
 import smtplib
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.mail import EmailMessage, get_connection
@@ -57,6 +58,9 @@ class EmailReceiver:
 
     def problems(self, ticket: Ticket) -> list[str]:
         return [] if one_line(ticket.title) else ["title: empty (a message needs a subject)"]
+
+    def label_problems(self, labels: Sequence[str]) -> list[str]:
+        return []  # labels travel as text: any is fine
 
     def deliver(self, payload: dict[str, Any]) -> str:
         headers = {"Message-ID": payload["message_id"]}

@@ -3,6 +3,7 @@ place that knows Jira's field names. An issue carries a marker label (``hub-`` a
 the ticket's key) that finds it again after a create whose outcome was unclear, and an issue
 property naming the ticket."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -20,7 +21,7 @@ from receivers.base import (
     TransientError,
     one_line,
 )
-from receivers.jira.limits import JIRA_LIMITS, fit_fields, marker_label, ticket_problems
+from receivers.jira.limits import JIRA_LIMITS, fit_fields, label_problems, marker_label, ticket_problems
 
 PROPERTY_KEY = "hub.request"
 
@@ -68,6 +69,9 @@ class JiraShaped:
         if not ticket.extra("jira", "project"):
             problems.append("project: required (the Jira project the issue goes to)")
         return problems
+
+    def label_problems(self, labels: Sequence[str]) -> list[str]:
+        return label_problems(labels)
 
 
 class JiraReceiver(JiraShaped):

@@ -6,6 +6,7 @@ too. What can be fixed without guessing is fixed (a summary made one line, a des
 with a note saying so); what cannot is said by ticket_problems, for the API to refuse, as is a
 label that could pass for the hub's marker."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from receivers.base import Limits
@@ -71,10 +72,14 @@ def fit_fields(fields: dict[str, Any], full_text_url: str) -> tuple[dict[str, An
 
 def ticket_problems(fields: dict[str, Any]) -> list[str]:
     """What Jira would refuse and fit_fields cannot fix, one reason each."""
+    problems = [] if one_line(str(fields.get("summary") or "")) else ["summary: empty (Jira needs one)"]
+    return problems + label_problems(fields.get("labels") or [])
+
+
+def label_problems(labels: Sequence[str]) -> list[str]:
+    """What Jira would refuse of these labels, one reason each."""
     problems = []
-    if not one_line(str(fields.get("summary") or "")):
-        problems.append("summary: empty (Jira needs one)")
-    for label in fields.get("labels") or []:
+    for label in labels:
         if not label:
             problems.append("labels: an empty label")
         elif any(ch.isspace() for ch in label):

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -86,6 +87,9 @@ class WebhookReceiver:
 
     def problems(self, ticket: Ticket) -> list[str]:
         return [] if one_line(ticket.title) else ["title: empty (a ticket needs one)"]
+
+    def label_problems(self, labels: Sequence[str]) -> list[str]:
+        return []  # labels travel as text: any is fine
 
     def deliver(self, payload: dict[str, Any]) -> str:
         body = json.dumps(payload["content"], ensure_ascii=False, separators=(",", ":")).encode()

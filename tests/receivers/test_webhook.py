@@ -130,3 +130,16 @@ def test_an_unknown_format_is_refused():
 
 def test_the_kind_is_registered():
     assert KINDS["webhook"] is WebhookReceiver
+
+
+def test_labels_jira_would_refuse_go_to_a_webhook_as_they_are():
+    # Given labels Jira cannot hold (white space) or keeps for the hub's markers (hub-),
+    labels = ("needs review", "hub-7")
+    # Then Jira names both, and a webhook takes them and sends them unchanged
+    jira = KINDS["jira"]("http://127.0.0.1:9", "hub-bot", "token", 1.0)
+    assert [problem.split(":")[0] for problem in jira.label_problems(labels)] == ["labels", "labels"]
+    webhook = WebhookReceiver("ops", "http://127.0.0.1:9/hook")
+    assert webhook.label_problems(labels) == []
+    assert webhook.prepare(Ticket(title="t", labels=labels), ORIGIN).payload["content"]["labels"] == list(
+        labels
+    )

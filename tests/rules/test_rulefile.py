@@ -69,6 +69,10 @@ def test_it_reads_a_rule_into_its_canonical_form():
             ("      project: OPS", "      project: OPS\n      labels: [hub-0123]"),
             "rule 'prod-refunds': ticket.labels: 'hub-0123' starts with 'hub-'",
         ),
+        (
+            ("      project: OPS", "      project: OPS\n      labels: [cdc, needs review]"),
+            "rule 'prod-refunds': ticket.labels: 'needs review' has white space",
+        ),
     ],
 )
 def test_it_refuses_a_bad_rule_naming_the_rule_and_the_key_path(change, problem):
