@@ -5,6 +5,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from cdc_publisher.brokers import RABBITMQ, REDIS, UnsupportedBroker, broker_kind, declare_queue
+from cdc_publisher.contract import BATCH_TASK
 from core.broker import broker_countdown
 from hub.settings import broker_settings
 
@@ -83,3 +84,18 @@ def test_on_rabbitmq_a_countdown_is_whole_seconds_never_shorter(settings, asked,
 def test_on_redis_a_countdown_is_left_as_asked(settings):
     settings.HUB_BROKER = REDIS
     assert broker_countdown(0.05) == 0.05
+
+
+def test_every_task_is_routed_to_a_queue_of_the_hub_but_the_batch_which_its_sender_routes(settings):
+    # A task left to Celery's router goes to its default queue, `celery`, which no worker of the
+    # hub consumes: it would wait there unseen (so a batch's retry names its queue itself).
+    from hub.celery import app
+
+    app.loader.import_default_modules()
+    unrouted = sorted(
+        name
+        for name in app.tasks
+        if not name.startswith("celery.")
+        and app.amqp.router.route({}, name)["queue"].name not in settings.HUB_QUEUE_NAMES
+    )
+    assert unrouted == [BATCH_TASK], unrouted
