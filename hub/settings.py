@@ -12,6 +12,7 @@ from redis.connection import parse_url as parse_redis_url
 
 from cdc_publisher.brokers import RABBITMQ, UnsupportedBroker, broker_kind, declare_queue, transport_options
 from cdc_publisher.contract import DEAD_LETTER_QUEUE, cdc_queue
+from core.mail import BadEmailURL, email_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state of a one-machine install (generated secret key, first admin password): never in git.
@@ -232,6 +233,16 @@ HUB_WORKER_TTL = env_float("HUB_WORKER_TTL", 30.0)
 # the seconds it may take. A render passing either fails as that rule's error for that event.
 HUB_RENDER_MAX_CHARS = env_int("HUB_RENDER_MAX_CHARS", 1_000_000)
 HUB_RENDER_SECONDS = env_float("HUB_RENDER_SECONDS", 1.0)
+
+# Email, for the email receiver (core.mail): SMTP from EMAIL_URL (smtp://, smtp+tls://, smtps://;
+# the password in it or in EMAIL_PASSWORD), else each message written to a file in HUB_MAIL_DIR,
+# which the admin shows. The URL itself is not kept as a setting: it may hold a password.
+HUB_MAIL_DIR = Path(env_str("HUB_MAIL_DIR") or STATE_DIR / "mail")
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "hub@localhost")
+try:
+    globals().update(email_settings(env_str("EMAIL_URL"), HUB_MAIL_DIR, env_str("EMAIL_PASSWORD")))
+except BadEmailURL as exc:
+    raise ImproperlyConfigured(f"EMAIL_URL: {exc}") from None
 
 # --- Retention (cold storage, PostgreSQL): records older than this many days are pruned hourly ---
 # Events, error logs, audit entries, notifications and settled job failures (never failed ones).
