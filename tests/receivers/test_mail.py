@@ -6,12 +6,13 @@ import subprocess
 import sys
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from core.mail import FILE_BACKEND, SMTP_BACKEND, BadEmailURL, email_settings
 from receivers.email import EmailReceiver, message_id
 from tests.conftest import ROOT
+from tests.dashboard.test_pages import person_user
 from tests.receivers.test_email import ORIGIN, TICKET
 
 
@@ -89,7 +90,7 @@ def test_mail_written_to_files_is_shown_in_the_admin_to_those_who_see_the_outbox
 
     # Then a viewer sees both on the admin's mail page, the reply newest and in the thread
     viewer = Client()
-    viewer.force_login(person("viewers"))
+    viewer.force_login(person_user("viewers"))
     page = viewer.get("/admin/mail/")
     assert page.status_code == 200
     shown = page.context["messages"]
@@ -103,9 +104,3 @@ def test_mail_written_to_files_is_shown_in_the_admin_to_those_who_see_the_outbox
     nobody.force_login(User.objects.create_user("staff-only", password="pw", is_staff=True))
     assert nobody.get("/admin/mail/").status_code == 403
     assert Client().get("/admin/mail/")["Location"].startswith("/admin/login/")
-
-
-def person(role: str) -> User:
-    user = User.objects.create_user(role, password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
