@@ -4,6 +4,7 @@ for those who may see the outbox's tickets."""
 
 import email
 import email.policy
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +33,16 @@ class Written:
 
 
 def written_mail(folder: Path, limit: int = SHOWN) -> list[Written]:
-    """The messages of the newest ``limit`` files of ``folder``, newest first. Django names each
-    file by the time it was opened (YYYYmmdd-HHMMSS-id.log), so names sort by time."""
+    """The messages of the newest ``limit`` files of ``folder``, newest first. Django names a file
+    by the second it was opened and the connection's id() (YYYYmmdd-HHMMSS-id.log), which does not
+    order the files of one second, and appends to a file of that name: by the last write, then."""
     if not folder.is_dir():
         return []
-    files = sorted((p for p in folder.iterdir() if p.suffix == ".log"), key=lambda p: p.name, reverse=True)
+    with os.scandir(folder) as entries:
+        files = [(e.stat().st_mtime_ns, e.path) for e in entries if e.name.endswith(".log") and e.is_file()]
     shown = []
-    for path in files[:limit]:
+    for _, name in sorted(files, reverse=True)[:limit]:
+        path = Path(name)
         with path.open("rb") as handle:
             raw = handle.read(FILE_BYTES_READ)
         for part in reversed([part for part in raw.split(SEPARATOR) if part.strip()]):
