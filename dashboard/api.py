@@ -28,7 +28,7 @@ from core.throttle import Throttled, count_token, refusal, uncount_token
 from dashboard import queries
 from dashboard.models import ApiToken
 from dashboard.snapshot import queue_state
-from jira_bridge.ledger import TicketDraft, request_tickets
+from jira_bridge.ledger import TicketDraft, attempts_of, request_tickets
 from jira_bridge.models import TicketRequest
 from jira_bridge.tasks import send_requests
 from notifications import hot
@@ -391,6 +391,6 @@ def ticket_detail(found: TicketRequest, events: list[int]) -> dict[str, Any]:
         **{name: getattr(found, name) for name in Ticket.model_fields},
         "fields": found.fields,
         "full_description": found.full_description,
-        "history": found.history,
+        "history": attempts_of(found),
         "events": events,
     }

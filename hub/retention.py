@@ -16,7 +16,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django_celery_results.models import GroupResult, TaskResult
 
-from jira_bridge.models import TicketRequest
+from jira_bridge.models import DeliveryAttempt, TicketRequest
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification, StoredBatch
 from notifications.records import STAT_FIELDS, bump_daily_stats, record_audit
 from receivers.outbox.models import OUTBOX_PREFIX, OutboxTicket
@@ -32,8 +32,9 @@ DAYS_SETTINGS = (
 @dataclass(frozen=True)
 class Retention:
     """Rows of ``model`` whose ``field`` is older than the setting ``days`` (and that match
-    ``only``) are deleted. ``links`` are the many-to-many tables (model, column) whose rows point
-    at the model: a raw DELETE does not remove them as Model.delete() would, so they go first."""
+    ``only``) are deleted. ``links`` are the tables (model, column) whose rows point at the model
+    and go with it (many-to-many links, a request's attempts): a raw DELETE does not remove them
+    as Model.delete() would, so they go first."""
 
     model: type[Model]
     field: str
@@ -127,7 +128,7 @@ RETENTION = (
         "updated_at",
         "HUB_LEDGER_RETENTION_DAYS",
         only=Q(state__in=[TicketRequest.State.CREATED, TicketRequest.State.FAILED]) & ~has_failure,
-        links=((TicketEvents, TicketRequest.events.field.m2m_column_name()),),
+        links=((TicketEvents, TicketRequest.events.field.m2m_column_name()), (DeliveryAttempt, "request_id")),
         kept_while=((JobFailure, "ticket_request_id"),),
     ),
     # Not while a ticket request still holds its key (requests age by their last update).

@@ -3,6 +3,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from jira_bridge.ledger import attempts_of
 from jira_bridge.models import TicketRequest
 from notifications.admin import RecordAdmin
 
@@ -18,7 +19,7 @@ class TicketRequestAdmin(RecordAdmin):
     search_fields = ("jira_key", "key", "rule_name", "fields__summary")
     date_hierarchy = "created_at"
     readonly_fields = ("sent_fields", "attempt_history")
-    exclude = ("fields", "history", "events")
+    exclude = ("fields", "events")
 
     @admin.display(description="ticket")
     def ticket(self, obj: TicketRequest) -> str:
@@ -32,4 +33,4 @@ class TicketRequestAdmin(RecordAdmin):
 
     @admin.display(description="attempts")
     def attempt_history(self, obj: TicketRequest) -> str:
-        return pretty_json(obj.history)
+        return pretty_json(attempts_of(obj))

@@ -6,6 +6,7 @@ events joined the ticket. Each returns a Step saying what the caller (a task) do
 here knows Celery.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,9 +23,9 @@ from jira_bridge.ledger import (
     backoff_seconds,
     creating_lease,
     distinct_events,
-    history_entry,
     mark_created,
     mark_failed,
+    note_attempt,
 )
 from jira_bridge.models import TicketRequest
 from jira_bridge.ratelimit import CREATE, UPDATE, RateBudget
@@ -81,34 +82,41 @@ class Bridge:
         if not claimed:
             return Step("skipped")
         request.state, request.attempts, request.claimed_at = State.CREATING, request.attempts + 1, now
+        started = time.monotonic()
         try:
             key = self.receiver.deliver(request.fields)
         except DeliveryError as exc:
-            return self.after_failed_create(request, exc)
+            return self.after_failed_create(request, exc, since(started))
         except Exception as exc:  # noqa: BLE001 - the request may have gone out: treat as unknown
-            return self.after_failed_create(request, AmbiguousError(f"{type(exc).__name__}: {exc}"))
+            unknown = AmbiguousError(f"{type(exc).__name__}: {exc}")
+            return self.after_failed_create(request, unknown, since(started))
         self.record_outcome(success=True)
-        mark_created(request, key, how="created")
+        mark_created(request, key, how="created", duration_ms=since(started))
         return Step(State.CREATED, follow_up=True)
 
-    def after_failed_create(self, request: TicketRequest, exc: DeliveryError) -> Step:
+    def after_failed_create(self, request: TicketRequest, exc: DeliveryError, duration_ms: int) -> Step:
         request.last_error = str(exc)
         self.note_failure(exc)
+        outcome = (
+            "ambiguous"
+            if isinstance(exc, AmbiguousError)
+            else "permanent"
+            if isinstance(exc, PermanentError)
+            else "transient"
+        )
+        note_attempt(request, outcome, exc.status, str(exc), duration_ms)
         if isinstance(exc, AmbiguousError):
-            request.history.append(history_entry("ambiguous", exc.status, str(exc)))
             request.state, request.ambiguous_since = State.AMBIGUOUS, timezone.now()
-            request.save(update_fields=["state", "ambiguous_since", "last_error", "history", "updated_at"])
+            request.save(update_fields=["state", "ambiguous_since", "last_error", "updated_at"])
             return Step(State.AMBIGUOUS, retry_in=settings.JIRA_RECONCILE_FIRST_LOOK)
         if isinstance(exc, PermanentError):
-            request.history.append(history_entry("permanent", exc.status, str(exc)))
             return give_up(request)
-        request.history.append(history_entry("transient", exc.status, str(exc)))
         if exc.status == 429:
             request.attempts -= 1  # Jira asked us to wait: that was not an attempt
         elif request.attempts >= settings.JIRA_MAX_ATTEMPTS:
             return give_up(request)
         request.state = State.RESERVED
-        request.save(update_fields=["state", "attempts", "last_error", "history", "updated_at"])
+        request.save(update_fields=["state", "attempts", "last_error", "updated_at"])
         return Step(State.RESERVED, retry_in=retry_wait(exc, request.attempts))
 
     def presume_lost(self, request: TicketRequest) -> TicketRequest:
@@ -116,17 +124,13 @@ class Bridge:
         Jira created the issue is unknown. Search lag runs from the write, so the reconcile
         window starts when the dead worker's call would have ended, not when its loss was seen:
         the lease already spent waiting is not waited again."""
-        request.history.append(history_entry("ambiguous", None, "the attempt never finished (worker lost)"))
         now = timezone.now()
         last_write = request.claimed_at + attempt_bound() if request.claimed_at else now
-        TicketRequest.objects.filter(
+        changed = TicketRequest.objects.filter(
             pk=request.pk, state=State.CREATING, updated_at=request.updated_at
-        ).update(
-            state=State.AMBIGUOUS,
-            ambiguous_since=min(last_write, now),
-            history=request.history,
-            updated_at=timezone.now(),
-        )
+        ).update(state=State.AMBIGUOUS, ambiguous_since=min(last_write, now), updated_at=timezone.now())
+        if changed:
+            note_attempt(request, "ambiguous", error="the attempt never finished (worker lost)")
         request.refresh_from_db()
         return request
 
@@ -137,38 +141,39 @@ class Bridge:
         wait = self.wait_turn(CREATE)
         if wait:
             return Step(State.AMBIGUOUS, retry_in=wait)
+        started = time.monotonic()
         try:
             key = self.receiver.find(request.key)
         except DeliveryError as exc:
             # Each failed look is an attempt: with Jira down for good the request ends in the
             # dead letter (still ambiguous, so a replay looks for its marker first).
             self.note_failure(exc)
-            request.history.append(history_entry("search-failed", exc.status, str(exc)))
+            note_attempt(request, "search-failed", exc.status, str(exc), since(started))
             request.last_error = str(exc)
             if exc.status != 429:
                 request.attempts += 1
             if request.attempts >= settings.JIRA_MAX_ATTEMPTS:
                 return give_up(request)
-            request.save(update_fields=["history", "attempts", "last_error", "updated_at"])
+            request.save(update_fields=["attempts", "last_error", "updated_at"])
             wait = retry_wait(exc, request.attempts)
             return Step(State.AMBIGUOUS, retry_in=wait)
         self.record_outcome(success=True)
         if key:
-            mark_created(request, key, how="found")
+            mark_created(request, key, how="found", duration_ms=since(started))
             return Step(State.CREATED, follow_up=True)
 
-        looked = sum(1 for h in request.history if h["outcome"] == "not-found")
-        request.history.append(history_entry("not-found"))
+        looked = request.tries.filter(outcome="not-found").count()
+        note_attempt(request, "not-found", duration_ms=since(started))
         elapsed = (timezone.now() - request.ambiguous_since).total_seconds()
         remaining = settings.JIRA_RECONCILE_WINDOW - elapsed
         if remaining > 0:
-            request.save(update_fields=["history", "updated_at"])
+            request.save(update_fields=["updated_at"])
             gap = settings.JIRA_RECONCILE_FIRST_LOOK * 2 ** (looked + 1)
             return Step(State.AMBIGUOUS, retry_in=min(remaining, gap, settings.JIRA_BACKOFF_MAX))
         if request.attempts >= settings.JIRA_MAX_ATTEMPTS:
             return give_up(request)
         changed = TicketRequest.objects.filter(pk=request.pk, state=State.AMBIGUOUS).update(
-            state=State.RESERVED, ambiguous_since=None, history=request.history, updated_at=timezone.now()
+            state=State.RESERVED, ambiguous_since=None, updated_at=timezone.now()
         )
         return Step(State.RESERVED, retry_in=0) if changed else Step("skipped")
 
@@ -280,6 +285,11 @@ class Bridge:
 def retry_wait(exc: DeliveryError, attempts: int) -> float:
     """Seconds before trying again: the backoff for this many attempts, or longer if Jira asked."""
     return max(backoff_seconds(attempts), exc.retry_after or 0)
+
+
+def since(started: float) -> int:
+    """Milliseconds since ``started`` (time.monotonic())."""
+    return round((time.monotonic() - started) * 1000)
 
 
 def give_up(request: TicketRequest) -> Step:

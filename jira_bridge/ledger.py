@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from jira_bridge.models import TicketRequest
+from jira_bridge.models import DeliveryAttempt, TicketRequest
 from notifications.models import AuditEntry, Event, JobFailure
 from notifications.records import (
     audit_entry,
@@ -203,8 +203,23 @@ def full_text_url(key: str) -> str:
     return settings.HUB_BASE_URL.rstrip("/") + reverse("dashboard:ticket-by-key", args=[key])
 
 
-def history_entry(outcome: str, status: int | None = None, error: str = "") -> dict[str, Any]:
-    return {"at": timezone.now().isoformat(), "outcome": outcome, "status": status, "error": error}
+def note_attempt(
+    request: TicketRequest,
+    outcome: str,
+    status: int | None = None,
+    error: str = "",
+    duration_ms: int | None = None,
+) -> DeliveryAttempt:
+    """Record one try at ``request`` (or one look for it) as it ends."""
+    if status is not None and not 0 <= status <= 32767:  # not an HTTP or SMTP status: in the error
+        status, error = None, f"status {status}; {error}"
+    return DeliveryAttempt.objects.create(
+        request_id=request.pk, outcome=outcome, status=status, error=error, duration_ms=duration_ms
+    )
+
+
+def attempts_of(request: TicketRequest) -> list[dict[str, Any]]:
+    return [attempt.as_dict() for attempt in request.tries.all()]
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -227,17 +242,15 @@ def creating_lease() -> timedelta:
 
 
 @transaction.atomic
-def mark_created(request: TicketRequest, jira_key: str, how: str) -> bool:
+def mark_created(request: TicketRequest, jira_key: str, how: str, duration_ms: int | None = None) -> bool:
     """Record the ticket's key; ``how`` is 'created' or 'found' (by its marker, after an
     ambiguous attempt). False if the request had meanwhile left creating/ambiguous."""
     now = timezone.now()
-    request.history.append(history_entry(how))
     changes = {
         "state": State.CREATED,
         "jira_key": jira_key,
         "sent_at": now,
         "last_error": "",
-        "history": request.history,
         "ambiguous_since": None,
         "updated_at": now,
     }
@@ -247,6 +260,7 @@ def mark_created(request: TicketRequest, jira_key: str, how: str) -> bool:
     )
     if not changed:
         return False
+    note_attempt(request, how, duration_ms=duration_ms)
     for name, value in changes.items():
         setattr(request, name, value)
     summary = request.summary
@@ -273,7 +287,6 @@ def mark_failed(request: TicketRequest) -> JobFailure | None:
     ).update(
         state=State.FAILED,
         last_error=request.last_error,
-        history=request.history,
         attempts=request.attempts,
         updated_at=timezone.now(),
     )
@@ -292,7 +305,7 @@ def mark_failed(request: TicketRequest) -> JobFailure | None:
             "rule": request.rule_name,
             "fields": request.fields,
         },
-        attempts=request.history,
+        attempts=attempts_of(request),
         last_error=request.last_error,
     )
     record_audit(

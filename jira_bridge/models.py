@@ -40,7 +40,6 @@ class TicketRequest(models.Model):
     jira_key = models.CharField(max_length=64, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    history = models.JSONField(default=list, help_text="one {at, outcome, status, error} per attempt")
     events = models.ManyToManyField(Event, related_name="ticket_requests", blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -78,3 +77,44 @@ class TicketRequest(models.Model):
         from receivers.registry import default_receiver  # kinds import their clients: not at model load
 
         return default_receiver().link(self.jira_key)
+
+
+class DeliveryAttempt(models.Model):
+    """One try at delivering a ticket request, or one look for an earlier delivery: when, what
+    came of it, the receiver's status, its error, and how long it took."""
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", "created"
+        FOUND = "found", "found by its marker"
+        TRANSIENT = "transient", "failed, tried again"
+        PERMANENT = "permanent", "refused for good"
+        AMBIGUOUS = "ambiguous", "unknown whether it was made"
+        NOT_FOUND = "not-found", "looked for, not found"
+        SEARCH_FAILED = "search-failed", "could not look"
+        REPLAYED = "replayed", "replayed"
+
+    request = models.ForeignKey(TicketRequest, on_delete=models.CASCADE, related_name="tries")
+    at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="the receiver's HTTP or SMTP status"
+    )
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, help_text="of the call to the receiver")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["request", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def as_dict(self) -> dict:
+        """As a job failure keeps a dead letter's attempts, and the API shows them."""
+        return {
+            "at": self.at.isoformat(),
+            "outcome": self.outcome,
+            "status": self.status,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+        }

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from jira_bridge.ledger import State, full_text_url, history_entry
+from jira_bridge.ledger import State, full_text_url, note_attempt
 from jira_bridge.models import TicketRequest
 from jira_bridge.tasks import send_requests
 from notifications.models import AuditEntry, JobFailure
@@ -70,7 +70,7 @@ def plan_replay(failures: QuerySet[JobFailure]) -> tuple[ReplayPlan, dict[int, T
 
 
 def was_ambiguous(request: TicketRequest) -> bool:
-    return any(h["outcome"] == "ambiguous" for h in request.history)
+    return request.tries.filter(outcome="ambiguous").exists()
 
 
 @transaction.atomic
@@ -88,20 +88,19 @@ def replay(
     to_send, audits = [], []
     for failure_id, request in chosen.items():
         ambiguous = failure_id in plan.check_first
-        request.history.append(history_entry("replayed", error=f"by {actor}"))
         # A request made before the hub fitted fields to Jira's limits is fitted now.
         fitted = default_receiver().refit(request.fields, full_text_url(request.key))
         changed = TicketRequest.objects.filter(pk=request.pk, state=State.FAILED).update(
             state=State.AMBIGUOUS if ambiguous else State.RESERVED,
             ambiguous_since=now if ambiguous else None,
             attempts=0,
-            history=request.history,
             fields=fitted.payload,
             full_description=fitted.full_body or request.full_description,
             next_attempt_at=now,
             updated_at=now,
         )
         if changed:
+            note_attempt(request, "replayed", error=f"by {actor}")
             to_send.append(request.pk)
             audits.append(
                 audit_entry(

@@ -157,3 +157,8 @@ def run_publisher(env_name: str, stdin: bytes, *args: str, **env: str) -> subpro
         env=publisher_env(**env),
         timeout=120,
     )
+
+
+def outcomes_of(request) -> list[str]:
+    """The outcome of each try at a ticket request, in order (its DeliveryAttempt rows)."""
+    return list(request.tries.order_by("at", "id").values_list("outcome", flat=True))

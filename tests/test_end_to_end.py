@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from jira_bridge.models import TicketRequest
 from notifications.models import DailyStat, ErrorLog, Event
-from tests.conftest import EXAMPLES, run_publisher, wait_for
+from tests.conftest import EXAMPLES, outcomes_of, run_publisher, wait_for
 
 # Every test but the 100k-row one (throughput, nothing of the broker's) is marked brokers.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -127,7 +127,7 @@ def test_a_worker_retries_transient_jira_errors_until_the_ticket_exists_once(bro
         message="ticket created after retries",
     )
     assert fake_jira.summaries == ["Order 42 refunded in prod"]
-    outcomes = [h["outcome"] for h in request.history]
+    outcomes = outcomes_of(request)
     assert outcomes[0] == "ambiguous" and outcomes[-1] == "created", outcomes
     assert len(fake_jira.creates()) == 3, "two failed creates, each looked for before the next"
 

@@ -54,9 +54,9 @@ def refund_ticket() -> TicketRequest:
     request = TicketRequest.objects.create(
         key="k1", rule_name="refunds", environment="prod", state="failed", attempts=2,
         fields={"summary": "Order 7 refunded"},
-        history=[{"at": "t1", "outcome": "transient", "status": 503, "error": "Service Unavailable"},
-                 {"at": "t2", "outcome": "gave up", "status": 503, "error": "Service Unavailable"}],
     )  # fmt: skip
+    for outcome in ("transient", "permanent"):
+        request.tries.create(outcome=outcome, status=503, error="Service Unavailable", duration_ms=41)
     request.events.add(event)
     return request
 

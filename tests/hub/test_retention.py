@@ -14,7 +14,7 @@ from django_celery_results.models import GroupResult, TaskResult
 from hub.celery import app
 from hub.retention import CARRIED_OVER, RETENTION, aggregate_daily_stats, prune
 from hub.tasks import aggregate_daily_stats_task, prune_task
-from jira_bridge.models import TicketRequest
+from jira_bridge.models import DeliveryAttempt, TicketRequest
 from notifications.models import AuditEntry, DailyStat, ErrorLog, Event, JobFailure, Notification
 from receivers.outbox.models import OutboxTicket
 
@@ -164,16 +164,18 @@ def test_pruning_events_removes_their_links_to_ticket_requests(settings):
     connection.check_constraints()  # raises if a link still points at a deleted event
 
 
-def test_pruning_ticket_requests_removes_their_links_to_events(settings):
+def test_pruning_ticket_requests_removes_their_links_to_events_and_their_attempts(settings):
     event = new_event()
     old, new = new_request("created"), new_request("created")
-    old.events.add(event)
-    new.events.add(event)
+    for request in (old, new):
+        request.events.add(event)
+        request.tries.create(outcome="created", duration_ms=40)
     age(old, "updated_at", settings.HUB_LEDGER_RETENTION_DAYS + 1)
 
     prune()
 
     assert list(event.ticket_requests.all()) == [new], "the old request's link went with it"
+    assert list(DeliveryAttempt.objects.values_list("request_id", flat=True)) == [new.pk]
     connection.check_constraints()  # raises if a link still points at a deleted request
 
 

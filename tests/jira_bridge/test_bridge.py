@@ -14,6 +14,7 @@ from notifications.models import AuditEntry, DailyStat, JobFailure, Notification
 from receivers.jira import JiraReceiver
 from receivers.jira.limits import marker_label
 from receivers.outbox.models import OutboxTicket
+from tests.conftest import outcomes_of
 from tests.jira_bridge.conftest import TICKET, run_until_settled
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +58,7 @@ def test_an_unreachable_jira_is_retried_as_nothing_was_sent(make_bridge, make_re
     step = bridge.create(make_request())
 
     assert (step.state, step.retry_in > 0) == ("reserved", True)
-    assert TicketRequest.objects.get().history[-1]["outcome"] == "transient"
+    assert outcomes_of(TicketRequest.objects.get())[-1] == "transient"
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -70,7 +71,7 @@ def test_a_5xx_on_create_is_unclear_so_the_marker_is_looked_for_before_creating_
 
     steps = run_until_settled(bridge.create, request_id)
 
-    outcomes = [h["outcome"] for h in TicketRequest.objects.get().history]
+    outcomes = outcomes_of(TicketRequest.objects.get())
     assert outcomes[0] == "ambiguous" and "not-found" in outcomes and outcomes[-1] == "created", outcomes
     assert [s.state for s in steps][-1] == "created"
     assert len(fake_jira.issues) == 1 and len(fake_jira.creates()) == 2
@@ -93,8 +94,8 @@ def test_a_create_whose_answer_is_lost_is_found_by_its_marker_not_made_twice(
     # Then the one issue Jira made is recorded, found by its marker, and nothing was made twice
     request = TicketRequest.objects.get()
     assert (request.state, request.jira_key) == ("created", "OPS-1")
-    assert [h["outcome"] for h in request.history][0] == "ambiguous"
-    assert [h["outcome"] for h in request.history][-1] == "found"
+    assert outcomes_of(request)[0] == "ambiguous"
+    assert outcomes_of(request)[-1] == "found"
     assert len(fake_jira.creates()) == 1, "a second create was sent"
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from jira_bridge.ledger import attempt_bound, creating_lease, schedule_attempt, stalled_requests
 from jira_bridge.models import TicketRequest
+from tests.conftest import outcomes_of
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +70,7 @@ def test_a_request_presumed_lost_counts_its_reconcile_window_from_the_dead_worke
     # Then it looks once and, not finding it, is made again at once: the wait already spent
     # under the lease counts towards the window
     assert (step.state, step.retry_in) == ("reserved", 0), step
-    outcomes = [h["outcome"] for h in TicketRequest.objects.get(pk=request_id).history]
+    outcomes = outcomes_of(TicketRequest.objects.get(pk=request_id))
     assert outcomes == ["ambiguous", "not-found"], outcomes
     assert bridge.create(request_id).state == "created"
 
