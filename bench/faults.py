@@ -452,24 +452,33 @@ def broker_unreachable(run: FaultRun) -> Row:
             proxy.close()
 
 
+OSS_ENV = {"FAULTS_OSS_AK": "test-ak", "FAULTS_OSS_SK": "test-sk"}
+
+
+def watched_bucket_with_changes(oss: FakeOSS, st: Stage, s: Sizes) -> set[str]:
+    """A bucket of ``oss_objects`` watched and checked once (the baseline), then ``oss_new``
+    objects put in it; the tickets the rules make of them (one per alert/ key)."""
+    oss.buckets["faults"] = {f"data/{i:07d}": (f"etag-{i}", 1, 1763700000) for i in range(s.oss_objects)}
+    where = ["--env", "prod", "--endpoint", oss.url, "--bucket", "faults"]
+    st.hub.manage("watch_bucket", *where, "--access-key-env", "FAULTS_OSS_AK", "--secret-key-env",
+                  "FAULTS_OSS_SK", "--interval", "5")  # fmt: skip
+    st.hub.manage("watch_bucket", *where, "--check-now")  # the baseline
+    expected = set()
+    for i in range(s.oss_new):  # alert/ and batch/ sort before data/: they fill page 1
+        key = f"alert/{i:05d}" if i % s.oss_alert_every == 0 else f"batch/{i:05d}"
+        oss.put("faults", key, f"new-{i}")
+        if key.startswith("alert/"):
+            expected.add(f"New {key} in faults")
+    return expected
+
+
 def worker_killed_mid_check(run: FaultRun) -> Row:
     """A worker SIGKILLed half-way through an OSS check (page 2 of the listing asked for, the
     first changes already emitted); beat's next check after the lock finds the rest."""
     s = run.sizes
-    env = {"FAULTS_OSS_AK": "test-ak", "FAULTS_OSS_SK": "test-sk"}
-    with FakeOSS() as oss, run.stage("worker-kill-oss", beat=False, **env) as st:
+    with FakeOSS() as oss, run.stage("worker-kill-oss", beat=False, **OSS_ENV) as st:
         row = Row("worker SIGKILL mid OSS check", st.broker.name, events_in=s.oss_new)
-        oss.buckets["faults"] = {f"data/{i:07d}": (f"etag-{i}", 1, 1763700000) for i in range(s.oss_objects)}
-        where = ["--env", "prod", "--endpoint", oss.url, "--bucket", "faults"]
-        st.hub.manage("watch_bucket", *where, "--access-key-env", "FAULTS_OSS_AK", "--secret-key-env",
-                      "FAULTS_OSS_SK", "--interval", "5")  # fmt: skip
-        st.hub.manage("watch_bucket", *where, "--check-now")  # the baseline
-        expected = set()
-        for i in range(s.oss_new):  # alert/ and batch/ sort before data/: they fill page 1
-            key = f"alert/{i:05d}" if i % s.oss_alert_every == 0 else f"batch/{i:05d}"
-            oss.put("faults", key, f"new-{i}")
-            if key.startswith("alert/"):
-                expected.add(f"New {key} in faults")
+        expected = watched_bucket_with_changes(oss, st, s)
         oss.latency = 1.0
         calls = oss.list_calls
         worker = st.hub.start_worker()
@@ -585,20 +594,9 @@ def oss_check_stalled_and_killed(run: FaultRun) -> Row:
     check renews the lock, so scheduled checks skip the bucket), then SIGKILLed: the next
     scheduled check runs within a TTL and each change is exactly one event."""
     s = run.sizes
-    env = {"FAULTS_OSS_AK": "test-ak", "FAULTS_OSS_SK": "test-sk"}
-    with FakeOSS() as oss, run.stage("oss-check-stalled", beat=False, **env) as st:
+    with FakeOSS() as oss, run.stage("oss-check-stalled", beat=False, **OSS_ENV) as st:
         row = Row("OSS check slower than its lock, then SIGKILLed", st.broker.name, events_in=s.oss_new)
-        oss.buckets["faults"] = {f"data/{i:07d}": (f"etag-{i}", 1, 1763700000) for i in range(s.oss_objects)}
-        where = ["--env", "prod", "--endpoint", oss.url, "--bucket", "faults"]
-        st.hub.manage("watch_bucket", *where, "--access-key-env", "FAULTS_OSS_AK", "--secret-key-env",
-                      "FAULTS_OSS_SK", "--interval", "5")  # fmt: skip
-        st.hub.manage("watch_bucket", *where, "--check-now")  # the baseline
-        expected = set()
-        for i in range(s.oss_new):  # alert/ and batch/ sort before data/: they fill page 1
-            key = f"alert/{i:05d}" if i % s.oss_alert_every == 0 else f"batch/{i:05d}"
-            oss.put("faults", key, f"new-{i}")
-            if key.startswith("alert/"):
-                expected.add(f"New {key} in faults")
+        expected = watched_bucket_with_changes(oss, st, s)
         # Every listing call answered just inside the client's 30 s timeout (oss_watch.listing): a
         # single held call would time out and be tried again long before the lock's 60 s TTL
         oss.latency = 25.0
