@@ -129,3 +129,30 @@ class Receiver(Protocol):
 
     def link(self, external_key: str) -> str:
         """Where people see what was delivered ("" if nowhere outside the hub)."""
+
+
+class MessageKind:
+    """What the kinds that send a message and keep nothing of it share (webhook, email): the
+    stored payload is sent as it is, any label travels as text, nothing outside the hub shows
+    what was sent, and the receiver cannot be asked what it received (so nothing is found again
+    or marked): a retry sends again, under the same idempotency key or Message-ID."""
+
+    title_needed = "a ticket needs one"  # said when a ticket's title is empty
+
+    def link(self, external_key: str) -> str:
+        return ""
+
+    def refit(self, payload: dict[str, Any], link: str) -> Prepared:
+        return Prepared(payload)
+
+    def problems(self, ticket: Ticket) -> list[str]:
+        return [] if one_line(ticket.title) else [f"title: empty ({self.title_needed})"]
+
+    def label_problems(self, labels: Sequence[str]) -> list[str]:
+        return []
+
+    def find(self, key: str) -> str | None:
+        return None
+
+    def mark(self, external_key: str, key: str, rule: str) -> None:
+        return None

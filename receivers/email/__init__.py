@@ -7,13 +7,13 @@ The guarantee is at least once: SMTP cannot be asked whether a message it was gi
 connection dropped was queued, so it is sent again, under the same Message-ID."""
 
 import smtplib
-from collections.abc import Sequence
 from typing import Any
 
 from django.core.mail import EmailMessage, get_connection
 
 from receivers.base import (
     Limits,
+    MessageKind,
     Origin,
     PermanentError,
     Prepared,
@@ -27,17 +27,15 @@ BODY_MAX = 1_000_000  # characters of a ticket's body sent
 DOMAIN = "event-hub"  # the right-hand side of the Message-IDs the hub makes
 
 
-class EmailReceiver:
+class EmailReceiver(MessageKind):
     kind = "email"
+    title_needed = "a message needs a subject"
     limits = Limits(title_max=250, text_max=BODY_MAX)
 
     def __init__(self, name: str, to: list[str], *, from_email: str | None = None, connection=None) -> None:
         if not to:
             raise ValueError("to: at least one address")
         self.name, self.to, self.from_email, self._connection = name, list(to), from_email, connection
-
-    def link(self, external_key: str) -> str:
-        return ""
 
     def connection(self):
         return self._connection or get_connection(fail_silently=False)
@@ -53,29 +51,14 @@ class EmailReceiver:
             full,
         )
 
-    def refit(self, payload: dict[str, Any], link: str) -> Prepared:
-        return Prepared(payload)
-
-    def problems(self, ticket: Ticket) -> list[str]:
-        return [] if one_line(ticket.title) else ["title: empty (a message needs a subject)"]
-
-    def label_problems(self, labels: Sequence[str]) -> list[str]:
-        return []  # labels travel as text: any is fine
-
     def deliver(self, payload: dict[str, Any]) -> str:
         headers = {"Message-ID": payload["message_id"]}
         self.send(payload["subject"], payload["body"], payload["to"], headers)
         return payload["message_id"]
 
-    def find(self, key: str) -> str | None:
-        return None  # a mailbox cannot be asked what it received
-
     def add_note(self, external_key: str, title: str, body: str) -> None:
         reply = {"In-Reply-To": external_key, "References": external_key}
         self.send(f"Re: {one_line(title)}"[: self.limits.title_max], body, self.to, reply)
-
-    def mark(self, external_key: str, key: str, rule: str) -> None:
-        return None
 
     def send(self, subject: str, body: str, to: list[str], headers: dict[str, str]) -> None:
         message = EmailMessage(

@@ -14,13 +14,13 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import requests
 
 from receivers.base import (
     Limits,
+    MessageKind,
     Origin,
     PermanentError,
     Prepared,
@@ -38,7 +38,7 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 USER_AGENT = "event-hub-webhook/1"
 
 
-class WebhookReceiver:
+class WebhookReceiver(MessageKind):
     kind = "webhook"
     limits = Limits(title_max=1000, text_max=BODY_MAX)
 
@@ -57,9 +57,6 @@ class WebhookReceiver:
         self.name, self.url, self.format, self.timeout = name, url, format, timeout
         self.secret_env = secret_env  # the variable's name: the secret itself is read when sending
         self.environ = os.environ if environ is None else environ
-
-    def link(self, external_key: str) -> str:
-        return ""
 
     def prepare(self, ticket: Ticket, origin: Origin) -> Prepared:
         title = self.limits.shorten(one_line(ticket.title), self.limits.title_max)
@@ -81,15 +78,6 @@ class WebhookReceiver:
                 "idempotency_key": origin.key,
             }
         return Prepared({"idempotency_key": origin.key, "content": content}, full)
-
-    def refit(self, payload: dict[str, Any], link: str) -> Prepared:
-        return Prepared(payload)
-
-    def problems(self, ticket: Ticket) -> list[str]:
-        return [] if one_line(ticket.title) else ["title: empty (a ticket needs one)"]
-
-    def label_problems(self, labels: Sequence[str]) -> list[str]:
-        return []  # labels travel as text: any is fine
 
     def deliver(self, payload: dict[str, Any]) -> str:
         body = json.dumps(payload["content"], ensure_ascii=False, separators=(",", ":")).encode()
@@ -127,14 +115,8 @@ class WebhookReceiver:
             raise PermanentError(f"the secret's environment variable {self.secret_env} is not set")
         return value.encode()
 
-    def find(self, key: str) -> str | None:
-        return None  # a webhook cannot be asked what it received
-
     def add_note(self, external_key: str, title: str, body: str) -> None:
         return None  # tickets are sent whole; a webhook hears of a ticket once
-
-    def mark(self, external_key: str, key: str, rule: str) -> None:
-        return None
 
 
 def answer_id(text: str) -> str:
